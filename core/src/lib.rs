@@ -1,5 +1,27 @@
+//! Sessionkeeper's engine: web sessions in Redis (standalone, TLS, Cluster,
+//! Sentinel) or in process memory, with one data layout and one encoding
+//! shared by the Ruby, Python, Node and C bindings.
+//!
+//! Each session is a Redis hash with one field per top-level key, so a save
+//! writes only the keys that changed and two requests changing different
+//! keys both survive. See `docs/data-layout.md`.
+
+pub(crate) mod backend;
+pub mod blocking;
 pub mod codec;
+pub mod config;
 pub mod error;
 pub mod id;
+pub mod metrics;
+pub mod runtime;
+pub mod store;
 pub mod value;
+
+pub use blocking::BlockingStore;
+pub use codec::Codec;
+pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
+pub use id::{generate_id, is_valid_id, storage_key};
+pub use metrics::Stats;
+pub use store::{Baseline, Loaded, Meta, SaveOutcome, Store};
+pub use value::{Map, SessionData, Timestamp, Value};

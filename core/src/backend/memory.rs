@@ -1,0 +1,160 @@
+//! `memory://`: the Redis record semantics in process memory, for users' own
+//! tests and development. It mirrors the Lua scripts line by line; the shared
+//! contract suite keeps the two honest.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+
+use super::layout::{CREATED, DEADLINE};
+use super::{Expiry, Record};
+
+/// Stores opened on the same `memory://name` share one backend, like two app
+/// servers sharing one Redis.
+static NAMED: LazyLock<Mutex<HashMap<String, Arc<MemoryBackend>>>> = LazyLock::new(Default::default);
+
+/// Expired entries are dropped on access, and all of them every this many
+/// writes, so an idle key cannot pin memory forever.
+const SWEEP_EVERY: u64 = 1024;
+
+#[derive(Default)]
+pub struct MemoryBackend {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    writes: u64,
+}
+
+struct Entry {
+    fields: IndexMap<String, Vec<u8>>,
+    expires_at_ms: Option<i64>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The Lua `expire`: slide to `now + idle`, never past the deadline.
+fn expiry_at(now: i64, idle_ms: u64, deadline: Option<i64>) -> Option<i64> {
+    match (idle_ms, deadline) {
+        (0, d) => d,
+        (idle, Some(d)) => Some((now + idle as i64).min(d)),
+        (idle, None) => Some(now + idle as i64),
+    }
+}
+
+impl Entry {
+    fn deadline(&self) -> Option<i64> {
+        self.fields.get(DEADLINE).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+    }
+}
+
+impl MemoryBackend {
+    pub fn named(name: &str) -> Arc<MemoryBackend> {
+        let mut all = NAMED.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(name.to_owned()).or_default().clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves consistent data
+        // (every mutation is a single map operation), so keep going.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live entry for `key`, after dropping it if expired or past its
+    /// deadline (what Redis expiry and the scripts' deadline check do).
+    fn live<'a>(state: &'a mut State, key: &str, now: i64) -> Option<&'a mut Entry> {
+        let dead = match state.entries.get(key) {
+            None => return None,
+            Some(e) => e.expires_at_ms.is_some_and(|t| t <= now) || e.deadline().is_some_and(|d| now >= d),
+        };
+        if dead {
+            state.entries.remove(key);
+            return None;
+        }
+        state.entries.get_mut(key)
+    }
+
+    fn count_write(state: &mut State, now: i64) {
+        state.writes += 1;
+        if state.writes % SWEEP_EVERY == 0 {
+            state.entries.retain(|_, e| !e.expires_at_ms.is_some_and(|t| t <= now));
+        }
+    }
+
+    pub fn load(&self, key: &str, expiry: Expiry) -> Option<Record> {
+        let now = now_ms();
+        let mut state = self.lock();
+        let entry = Self::live(&mut state, key, now)?;
+        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        Some(Record {
+            fields: entry.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            now_ms: now,
+            expires_at_ms: entry.expires_at_ms,
+        })
+    }
+
+    pub fn update(&self, key: &str, expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String]) -> bool {
+        let now = now_ms();
+        let mut state = self.lock();
+        let Some(entry) = Self::live(&mut state, key, now) else { return false };
+        for (f, v) in set {
+            entry.fields.insert(f.clone(), v.clone());
+        }
+        for f in remove {
+            entry.fields.shift_remove(f);
+        }
+        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        Self::count_write(&mut state, now);
+        true
+    }
+
+    pub fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)]) -> bool {
+        let now = now_ms();
+        let mut state = self.lock();
+        if Self::live(&mut state, key, now).is_some() {
+            return false;
+        }
+        let mut entry = Entry { fields: fields.iter().cloned().collect(), expires_at_ms: None };
+        entry.fields.entry(CREATED.to_owned()).or_insert_with(|| now.to_string().into_bytes());
+        let mut deadline = entry.deadline();
+        if deadline.is_none() && expiry.absolute_ms > 0 {
+            let d = now + expiry.absolute_ms as i64;
+            entry.fields.insert(DEADLINE.to_owned(), d.to_string().into_bytes());
+            deadline = Some(d);
+        }
+        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, deadline);
+        // A deadline already in the past (renewing a session in its last
+        // millisecond) expires at once, as PEXPIREAT in the past does.
+        if entry.expires_at_ms.is_some_and(|t| t <= now) {
+            return true;
+        }
+        state.entries.insert(key.to_owned(), entry);
+        Self::count_write(&mut state, now);
+        true
+    }
+
+    pub fn delete(&self, key: &str) -> bool {
+        let now = now_ms();
+        let mut state = self.lock();
+        Self::live(&mut state, key, now).is_some() && state.entries.remove(key).is_some()
+    }
+
+    pub fn touch(&self, key: &str, expiry: Expiry) -> bool {
+        let now = now_ms();
+        let mut state = self.lock();
+        let Some(entry) = Self::live(&mut state, key, now) else { return false };
+        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        true
+    }
+
+    pub fn exists(&self, key: &str) -> bool {
+        let now = now_ms();
+        Self::live(&mut self.lock(), key, now).is_some()
+    }
+}

@@ -1,0 +1,97 @@
+//! Where sessions live. Both backends implement the same record operations
+//! with the same semantics (the Lua scripts in `scripts.rs` and their Rust
+//! twin in `memory.rs`); the shared contract suite in `core/tests` runs
+//! against each of them.
+
+pub(crate) mod layout;
+mod memory;
+mod redis;
+mod scripts;
+
+use std::sync::Arc;
+
+use crate::config::{Config, Topology};
+use crate::error::Result;
+
+/// A session record as it is stored: hash field names (with their layout
+/// prefixes) and raw values, plus what the server clock said.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Record {
+    pub fields: Vec<(String, Vec<u8>)>,
+    /// Server time of the operation, milliseconds since the epoch.
+    pub now_ms: i64,
+    /// When the record will expire, if it will.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Expiry arguments common to every write: the sliding window and, for new
+/// records, the absolute lifetime. Zero means "none".
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expiry {
+    pub idle_ms: u64,
+    pub absolute_ms: u64,
+}
+
+pub(crate) enum Backend {
+    Memory(Arc<memory::MemoryBackend>),
+    Redis(redis::RedisBackend),
+}
+
+impl Backend {
+    /// Builds the backend; Redis connections are opened lazily, on first use.
+    pub fn open(config: &Config) -> Result<Backend> {
+        Ok(match &config.topology {
+            Topology::Memory { name } => Backend::Memory(memory::MemoryBackend::named(name)),
+            _ => Backend::Redis(redis::RedisBackend::new(config)?),
+        })
+    }
+
+    /// Reads a record and slides its expiry, in one atomic step. A record past
+    /// its absolute deadline is deleted and reported missing.
+    pub async fn load(&self, key: &str, expiry: Expiry) -> Result<Option<Record>> {
+        match self {
+            Backend::Memory(m) => Ok(m.load(key, expiry)),
+            Backend::Redis(r) => r.load(key, expiry).await,
+        }
+    }
+
+    /// Sets and removes fields of an existing record and slides its expiry.
+    /// `false` when the record is gone: it is never re-created here.
+    pub async fn update(&self, key: &str, expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String]) -> Result<bool> {
+        match self {
+            Backend::Memory(m) => Ok(m.update(key, expiry, set, remove)),
+            Backend::Redis(r) => r.update(key, expiry, set, remove).await,
+        }
+    }
+
+    /// Creates a record only if the key is free. Adds the creation time and
+    /// the absolute deadline unless `fields` already carry them (a renew).
+    pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)]) -> Result<bool> {
+        match self {
+            Backend::Memory(m) => Ok(m.insert(key, expiry, fields)),
+            Backend::Redis(r) => r.insert(key, expiry, fields).await,
+        }
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        match self {
+            Backend::Memory(m) => Ok(m.delete(key)),
+            Backend::Redis(r) => r.delete(key).await,
+        }
+    }
+
+    /// Slides the expiry of an existing record; `false` when it is gone.
+    pub async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
+        match self {
+            Backend::Memory(m) => Ok(m.touch(key, expiry)),
+            Backend::Redis(r) => r.touch(key, expiry).await,
+        }
+    }
+
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self {
+            Backend::Memory(m) => Ok(m.exists(key)),
+            Backend::Redis(r) => r.exists(key).await,
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The Lua scripts that make every operation one atomic round trip. Each
+//! touches exactly one key, so they run unchanged on a Cluster. Time comes
+//! from the server (`TIME`), so app servers with skewed clocks agree.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Shared helpers. `expire` slides the TTL to `now + idle` but never past the
+/// absolute deadline; with neither, the record does not expire.
+/// `hset_chunked` keeps `unpack` below Lua's C-stack limit.
+const PRELUDE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function expire(key, now, idle, deadline)
+  local at = -1
+  if idle > 0 then
+    at = now + idle
+    if deadline and deadline < at then at = deadline end
+  elseif deadline then
+    at = deadline
+  end
+  if at >= 0 then redis.call('PEXPIREAT', key, at) else redis.call('PERSIST', key) end
+  return at
+end
+local function deadline_of(key)
+  return tonumber(redis.call('HGET', key, 'm:deadline'))
+end
+local function chunked(cmd, key, args, first, last, step)
+  local i = first
+  while i <= last do
+    local j = math.min(i + step - 1, last)
+    redis.call(cmd, key, unpack(args, i, j))
+    i = j + 1
+  end
+end
+"#;
+
+/// KEYS[1] record; ARGV[1] idle ms.
+/// Returns false, or {now, expires_at (-1: never), field, value, ...}.
+const LOAD: &str = r#"
+local data = redis.call('HGETALL', KEYS[1])
+if #data == 0 then return false end
+local now = now_ms()
+local deadline = nil
+for i = 1, #data, 2 do
+  if data[i] == 'm:deadline' then deadline = tonumber(data[i + 1]) break end
+end
+if deadline and now >= deadline then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+local at = expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+local out = {now, at}
+for i = 1, #data do out[i + 2] = data[i] end
+return out
+"#;
+
+/// KEYS[1] record; ARGV[1] idle ms, ARGV[2] number of field/value pairs to
+/// set, then the pairs, then the fields to delete. Returns 1, or 0 when the
+/// record is gone (never re-created: a logout must stay a logout).
+const UPDATE: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now = now_ms()
+local deadline = deadline_of(KEYS[1])
+if deadline and now >= deadline then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local last_set = 2 + 2 * tonumber(ARGV[2])
+chunked('HSET', KEYS[1], ARGV, 3, last_set, 2000)
+chunked('HDEL', KEYS[1], ARGV, last_set + 1, #ARGV, 2000)
+expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+return 1
+"#;
+
+/// KEYS[1] record; ARGV[1] idle ms, ARGV[2] absolute ms, then field/value
+/// pairs. Returns 1, or 0 when the key already exists.
+const INSERT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local now = now_ms()
+chunked('HSET', KEYS[1], ARGV, 3, #ARGV, 2000)
+redis.call('HSETNX', KEYS[1], 'm:created', now)
+local deadline = deadline_of(KEYS[1])
+local absolute = tonumber(ARGV[2])
+if not deadline and absolute > 0 then
+  deadline = now + absolute
+  redis.call('HSET', KEYS[1], 'm:deadline', deadline)
+end
+expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+return 1
+"#;
+
+/// KEYS[1] record; ARGV[1] idle ms. Returns 1, or 0 when gone.
+const TOUCH: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local now = now_ms()
+local deadline = deadline_of(KEYS[1])
+if deadline and now >= deadline then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+return 1
+"#;
+
+/// KEYS[1] record. Returns 1 when it exists and is within its deadline.
+const EXISTS: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local deadline = deadline_of(KEYS[1])
+if deadline and now_ms() >= deadline then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+return 1
+"#;
+
+pub struct Scripts {
+    pub load: Script,
+    pub update: Script,
+    pub insert: Script,
+    pub touch: Script,
+    pub exists: Script,
+}
+
+pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
+    let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+    Scripts {
+        load: with_prelude(LOAD),
+        update: with_prelude(UPDATE),
+        insert: with_prelude(INSERT),
+        touch: with_prelude(TOUCH),
+        exists: with_prelude(EXISTS),
+    }
+});

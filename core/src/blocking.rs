@@ -1,0 +1,64 @@
+//! The blocking facade over `Store` for Ruby, Python and C: the same
+//! operations, each run to completion on the engine runtime. Call it with
+//! the interpreter lock released.
+
+use crate::error::Result;
+use crate::metrics::Stats;
+use crate::runtime::block_on;
+use crate::store::{Baseline, Loaded, SaveOutcome, Store};
+use crate::value::SessionData;
+
+#[derive(Clone)]
+pub struct BlockingStore {
+    store: Store,
+}
+
+impl BlockingStore {
+    pub fn new(store: Store) -> Self {
+        BlockingStore { store }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn with_idle_ttl(&self, idle_ttl: Option<std::time::Duration>) -> BlockingStore {
+        BlockingStore { store: self.store.with_idle_ttl(idle_ttl) }
+    }
+
+    pub fn load(&self, id: &str) -> Result<Option<Loaded>> {
+        block_on(self.store.load(id))
+    }
+
+    pub fn save(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
+        block_on(self.store.save(id, baseline, data))
+    }
+
+    pub fn create(&self, data: &SessionData) -> Result<(String, Baseline)> {
+        block_on(self.store.create(data))
+    }
+
+    pub fn insert(&self, id: &str, data: &SessionData) -> Result<Option<Baseline>> {
+        block_on(self.store.insert(id, data))
+    }
+
+    pub fn destroy(&self, id: &str) -> Result<bool> {
+        block_on(self.store.destroy(id))
+    }
+
+    pub fn touch(&self, id: &str) -> Result<bool> {
+        block_on(self.store.touch(id))
+    }
+
+    pub fn exists(&self, id: &str) -> Result<bool> {
+        block_on(self.store.exists(id))
+    }
+
+    pub fn renew(&self, id: &str) -> Result<Option<String>> {
+        block_on(self.store.renew(id))
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.store.stats()
+    }
+}

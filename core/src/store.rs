@@ -1,0 +1,358 @@
+//! The session operations every binding exposes. Async; `BlockingStore`
+//! wraps them for Ruby, Python and C.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backend::layout::{attr_field, ATTR_PREFIX, CODEC, CREATED, DEADLINE};
+use crate::backend::{Backend, Expiry, Record};
+use crate::codec::Codec;
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::{generate_id, storage_key};
+use crate::metrics::{Metrics, Stats};
+use crate::runtime::PerProcess;
+use crate::value::SessionData;
+
+/// A handle on one session store. Cheap to clone; clones share connections
+/// and statistics. Safe to use from many tasks and threads at once, and in
+/// a child process after `fork()` (it reconnects there).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+    /// The sliding expiry used by this handle (see `with_idle_ttl`).
+    idle_ttl: Option<Duration>,
+}
+
+struct Inner {
+    config: Config,
+    backend: PerProcess<Backend>,
+    metrics: Metrics,
+}
+
+/// When a loaded session was created and when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Milliseconds since the epoch, by the Redis server's clock.
+    pub created_at_ms: i64,
+    /// The absolute deadline, if `absolute_ttl` was set at creation.
+    pub deadline_ms: Option<i64>,
+    /// When the session expires unless used again; `None`: never.
+    pub expires_at_ms: Option<i64>,
+}
+
+/// What a session held when it was read, as stored: what `save` compares
+/// against to write only what changed. Adapters keep it for the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Baseline {
+    codec: Codec,
+    encoded: HashMap<String, Vec<u8>>,
+}
+
+/// A session read by `load`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    pub data: SessionData,
+    pub meta: Meta,
+    pub baseline: Baseline,
+}
+
+/// What `save` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Nothing changed; nothing was sent to Redis.
+    Unchanged,
+    /// The changed keys were written and the removed ones deleted.
+    Saved { written: usize, removed: usize },
+    /// The session was destroyed or expired meanwhile and was not re-created.
+    /// The adapter should start a fresh session.
+    Gone,
+}
+
+impl Store {
+    /// Opens a store. Validates the configuration now (including reading a
+    /// TLS CA file); connects to Redis lazily, on first use.
+    pub fn open(config: Config) -> Result<Store> {
+        let backend = Backend::open(&config)?;
+        let idle_ttl = config.idle_ttl;
+        Ok(Store { inner: Arc::new(Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new() }), idle_ttl })
+    }
+
+    pub fn from_url_and_options<K: AsRef<str>, V: AsRef<str>>(
+        url: &str,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Store> {
+        Store::open(Config::from_url_and_options(url, options)?)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// A handle on the same store whose loads, saves, creates and touches use
+    /// another sliding expiry (per-request `expire_after`, express-session's
+    /// `cookie.maxAge`). `None` switches sliding expiry off.
+    pub fn with_idle_ttl(&self, idle_ttl: Option<Duration>) -> Store {
+        Store { inner: self.inner.clone(), idle_ttl }
+    }
+
+    pub fn idle_ttl(&self) -> Option<Duration> {
+        self.idle_ttl
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.inner.metrics.snapshot()
+    }
+
+    fn expiry(&self) -> Expiry {
+        let ms = |d: Option<Duration>| d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
+        Expiry { idle_ms: ms(self.idle_ttl), absolute_ms: ms(self.inner.config.absolute_ttl) }
+    }
+
+    fn backend(&self) -> Result<Arc<Backend>> {
+        self.inner.backend.get_or_try_init(|| Backend::open(&self.inner.config))
+    }
+
+    /// The storage key of a valid id; counts and reports an invalid one.
+    fn key(&self, id: &str) -> Option<String> {
+        let key = storage_key(&self.inner.config.key_prefix, id);
+        if key.is_none() {
+            Metrics::add(&self.inner.metrics.invalid_ids, 1);
+        }
+        key
+    }
+
+    fn invalid_id() -> Error {
+        Error::new(ErrorKind::InvalidId, "session ids are 32 to 128 characters of [A-Za-z0-9_-]")
+    }
+
+    /// Times one backend call and counts its error, if any.
+    async fn round_trip<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let started = Instant::now();
+        let out = fut.await;
+        self.inner.metrics.round_trip(started.elapsed());
+        if let Err(e) = &out {
+            self.inner.metrics.error(e.kind());
+        }
+        out
+    }
+
+    fn count_error<T>(&self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.inner.metrics.error(e.kind());
+        }
+        r
+    }
+
+    /// Reads a session and slides its expiry, in one round trip. `None` for a
+    /// missing, expired or invalid id (an invalid id never reaches Redis).
+    /// A session whose data cannot be decoded is deleted and reported as a
+    /// `Codec` error, so the adapter can log it and start a fresh one.
+    pub async fn load(&self, id: &str) -> Result<Option<Loaded>> {
+        let m = &self.inner.metrics;
+        Metrics::add(&m.loads, 1);
+        let Some(key) = self.key(id) else {
+            Metrics::add(&m.misses, 1);
+            return Ok(None);
+        };
+        let backend = self.backend()?;
+        let Some(record) = self.round_trip(backend.load(&key, self.expiry())).await? else {
+            Metrics::add(&m.misses, 1);
+            return Ok(None);
+        };
+        Metrics::add(&m.bytes_read, record.fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        match decode_record(record) {
+            Ok(loaded) => {
+                Metrics::add(&m.hits, 1);
+                Ok(Some(loaded))
+            }
+            Err(e) => {
+                Metrics::add(&m.misses, 1);
+                // Keeping an undecodable session would fail every request
+                // that carries its cookie until it expires.
+                let removed = self.round_trip(backend.delete(&key)).await.is_ok();
+                let what = if removed { "it was removed" } else { "removing it failed too" };
+                self.count_error(Err(Error::codec(format!("{}; {what}", e.message()))))
+            }
+        }
+    }
+
+    /// Writes what changed between `baseline` (from `load`) and `data`: the
+    /// changed top-level keys are set and the missing ones removed, in one
+    /// atomic round trip; keys another request changed meanwhile are left
+    /// alone. Nothing is sent when nothing changed. A session destroyed or
+    /// expired meanwhile is not re-created (`SaveOutcome::Gone`). On success
+    /// `baseline` describes the stored state.
+    pub async fn save(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
+        let m = &self.inner.metrics;
+        let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
+        let encoded = self.count_error(self.encode(baseline.codec, data))?;
+        let set: Vec<(String, Vec<u8>)> = encoded
+            .iter()
+            .filter(|(k, v)| baseline.encoded.get(*k) != Some(v))
+            .map(|(k, v)| (attr_field(k), v.clone()))
+            .collect();
+        let removed: Vec<String> =
+            baseline.encoded.keys().filter(|k| !encoded.contains_key(*k)).map(|k| attr_field(k)).collect();
+        if set.is_empty() && removed.is_empty() {
+            Metrics::add(&m.skipped_saves, 1);
+            return Ok(SaveOutcome::Unchanged);
+        }
+        let backend = self.backend()?;
+        if !self.round_trip(backend.update(&key, self.expiry(), &set, &removed)).await? {
+            Metrics::add(&m.gone_saves, 1);
+            return Ok(SaveOutcome::Gone);
+        }
+        Metrics::add(&m.saves, 1);
+        Metrics::add(&m.keys_written, set.len() as u64);
+        Metrics::add(&m.keys_removed, removed.len() as u64);
+        Metrics::add(&m.bytes_written, set.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        baseline.encoded = encoded;
+        Ok(SaveOutcome::Saved { written: set.len(), removed: removed.len() })
+    }
+
+    /// Stores `data` under a new id, only where no session exists, and
+    /// returns the id with the baseline for later saves.
+    pub async fn create(&self, data: &SessionData) -> Result<(String, Baseline)> {
+        // 128 random bits never collide in practice; the loop is for the
+        // guarantee, not for a case anyone will see.
+        for _ in 0..4 {
+            let id = self.count_error(generate_id())?;
+            if let Some(baseline) = self.insert(&id, data).await? {
+                return Ok((id, baseline));
+            }
+        }
+        self.count_error(Err(Error::unexpected("could not find a free session id")))
+    }
+
+    /// Stores `data` under `id` (one a framework generated) only if no
+    /// session has that id. `None` when one exists: nothing was overwritten.
+    pub async fn insert(&self, id: &str, data: &SessionData) -> Result<Option<Baseline>> {
+        let m = &self.inner.metrics;
+        let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
+        let codec = self.inner.config.codec;
+        let encoded = self.count_error(self.encode(codec, data))?;
+        let mut fields: Vec<(String, Vec<u8>)> = Vec::with_capacity(encoded.len() + 1);
+        fields.push((CODEC.to_owned(), codec.name().as_bytes().to_vec()));
+        fields.extend(encoded.iter().map(|(k, v)| (attr_field(k), v.clone())));
+        let backend = self.backend()?;
+        if !self.round_trip(backend.insert(&key, self.expiry(), &fields)).await? {
+            return Ok(None);
+        }
+        Metrics::add(&m.creates, 1);
+        Metrics::add(&m.keys_written, encoded.len() as u64);
+        Metrics::add(&m.bytes_written, fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        Ok(Some(Baseline { codec, encoded }))
+    }
+
+    /// Deletes a session. `false` when there was none (or the id is invalid).
+    pub async fn destroy(&self, id: &str) -> Result<bool> {
+        let Some(key) = self.key(id) else { return Ok(false) };
+        let backend = self.backend()?;
+        let gone = self.round_trip(backend.delete(&key)).await?;
+        Metrics::add(&self.inner.metrics.destroys, 1);
+        Ok(gone)
+    }
+
+    /// Slides a session's expiry without reading it. `false` when it is gone.
+    pub async fn touch(&self, id: &str) -> Result<bool> {
+        let Some(key) = self.key(id) else { return Ok(false) };
+        let backend = self.backend()?;
+        self.round_trip(backend.touch(&key, self.expiry())).await
+    }
+
+    /// Whether a live session has this id. Does not slide its expiry.
+    pub async fn exists(&self, id: &str) -> Result<bool> {
+        let Some(key) = self.key(id) else { return Ok(false) };
+        let backend = self.backend()?;
+        self.round_trip(backend.exists(&key)).await
+    }
+
+    /// Moves a session to a new id and deletes the old one (the defence
+    /// against session fixation, done at login). The data, creation time and
+    /// absolute deadline carry over. `None` when there was no session.
+    pub async fn renew(&self, id: &str) -> Result<Option<String>> {
+        let Some(key) = self.key(id) else { return Ok(None) };
+        let backend = self.backend()?;
+        let Some(record) = self.round_trip(backend.load(&key, self.expiry())).await? else { return Ok(None) };
+        for _ in 0..4 {
+            let new_id = self.count_error(generate_id())?;
+            let new_key = storage_key(&self.inner.config.key_prefix, &new_id).expect("generated ids are valid");
+            // Created before the old one is deleted: a failure in between
+            // leaves the user logged in under the old id, never logged out.
+            if self.round_trip(backend.insert(&new_key, self.expiry(), &record.fields)).await? {
+                self.round_trip(backend.delete(&key)).await?;
+                return Ok(Some(new_id));
+            }
+        }
+        self.count_error(Err(Error::unexpected("could not find a free session id")))
+    }
+
+    /// Encodes every top-level value and enforces `max_size`.
+    fn encode(&self, codec: Codec, data: &SessionData) -> Result<HashMap<String, Vec<u8>>> {
+        let mut out = HashMap::with_capacity(data.len());
+        let mut size = 0usize;
+        for (k, v) in data {
+            let bytes = codec.encode(v).map_err(|e| Error::codec(format!("session key {k:?}: {}", e.message())))?;
+            size += k.len() + bytes.len();
+            out.insert(k.clone(), bytes);
+        }
+        let max = self.inner.config.max_size;
+        if size > max {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("the session is {size} bytes encoded, more than max_size ({max}); nothing was written"),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl Baseline {
+    /// The baseline of a session that holds nothing yet, in `codec`.
+    pub fn empty(codec: Codec) -> Baseline {
+        Baseline { codec, encoded: HashMap::new() }
+    }
+
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+}
+
+fn decode_record(record: Record) -> Result<Loaded> {
+    let mut codec = Codec::Msgpack;
+    let mut created_at_ms = record.now_ms;
+    let mut deadline_ms = None;
+    let mut attrs = Vec::with_capacity(record.fields.len());
+    let parse_ms = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok());
+    for (field, value) in record.fields {
+        if let Some(name) = field.strip_prefix(ATTR_PREFIX) {
+            attrs.push((name.to_owned(), value));
+        } else if field == CODEC {
+            codec = std::str::from_utf8(&value)
+                .ok()
+                .and_then(Codec::from_name)
+                .ok_or_else(|| Error::codec("the session names a codec this version does not know"))?;
+        } else if field == CREATED {
+            created_at_ms = parse_ms(&value).unwrap_or(record.now_ms);
+        } else if field == DEADLINE {
+            deadline_ms = parse_ms(&value);
+        }
+        // Other fields are metadata of a newer version: ignored, kept.
+    }
+    let mut data = SessionData::with_capacity(attrs.len());
+    let mut encoded = HashMap::with_capacity(attrs.len());
+    for (name, bytes) in attrs {
+        let value = codec
+            .decode(&bytes)
+            .map_err(|e| Error::codec(format!("session key {name:?} could not be decoded ({})", e.message())))?;
+        data.insert(name.clone(), value);
+        encoded.insert(name, bytes);
+    }
+    Ok(Loaded {
+        data,
+        meta: Meta { created_at_ms, deadline_ms, expires_at_ms: record.expires_at_ms },
+        baseline: Baseline { codec, encoded },
+    })
+}
