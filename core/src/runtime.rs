@@ -95,3 +95,88 @@ where
 {
     handle().spawn(fut)
 }
+
+/// Lets another thread cut a blocking call short: Ruby's unblocking function
+/// (`Thread#raise`, `Timeout`, Ctrl-C) and Python's signal handling call
+/// `interrupt()` while the waiting thread is inside `block_on_interruptible`.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    inner: Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>,
+}
+
+impl Interrupt {
+    pub fn new() -> Self {
+        Interrupt::default()
+    }
+
+    /// Safe to call from any thread, any number of times, before or during
+    /// the call; a call that has not started yet returns at once.
+    pub fn interrupt(&self) {
+        self.inner.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.1.notify_waiters();
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        self.inner.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn interrupted(&self) {
+        loop {
+            let notified = self.inner.1.notified();
+            tokio::pin!(notified);
+            // Registers before checking the flag, so an interrupt between the
+            // check and the await is not missed.
+            notified.as_mut().enable();
+            if self.is_interrupted() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// `block_on` that returns early with a temporary `Timeout` error when
+/// `interrupt` fires. The abandoned command's reply is discarded by the
+/// connection; the connection stays usable.
+pub fn block_on_interruptible<T>(
+    fut: impl Future<Output = crate::Result<T>>,
+    interrupt: &Interrupt,
+) -> crate::Result<T> {
+    block_on(async {
+        tokio::select! {
+            biased;
+            _ = interrupt.interrupted() => Err(crate::Error::temporary(crate::ErrorKind::Timeout, "the call was interrupted")),
+            out = fut => out,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn interrupt_cuts_a_blocking_call_short() {
+        let interrupt = Interrupt::new();
+        let remote = interrupt.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            remote.interrupt();
+        });
+        let started = Instant::now();
+        let out: crate::Result<()> = block_on_interruptible(
+            async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            },
+            &interrupt,
+        );
+        t.join().unwrap();
+        assert_eq!(out.unwrap_err().kind(), crate::ErrorKind::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(10));
+        // Already interrupted: returns at once.
+        let out: crate::Result<()> = block_on_interruptible(std::future::pending(), &interrupt);
+        assert!(out.is_err());
+    }
+}
