@@ -3,5 +3,5 @@
 # destructive ones (fork, failover) last, since failover changes the topology.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test -p sessionkeeper-core --locked --lib --test contract
+cargo test -p sessionkeeper-core --lib --test contract
 # (fork and failover suites follow)
