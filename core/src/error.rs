@@ -136,7 +136,7 @@ impl From<redis::RedisError> for Error {
                 Error::new(ErrorKind::Auth, format!("Redis refused the credentials or the command ({text})"))
             }
             RK::InvalidClientConfig => Error::config(format!("invalid Redis configuration ({text})")),
-            RK::Server(SK::ReadOnly | SK::TryAgain | SK::ClusterDown | SK::MasterDown | SK::BusyLoading)
+            RK::Server(SK::ReadOnly | SK::TryAgain | SK::ClusterDown | SK::MasterDown | SK::BusyLoading | SK::Moved | SK::Ask)
             | RK::ClusterConnectionNotFound
             | RK::MasterNameNotFoundBySentinel
             | RK::NoValidReplicasFoundBySentinel => {

@@ -40,9 +40,11 @@ end
 
 /// KEYS[1] record; ARGV[1] idle ms.
 /// Returns false, or {now, expires_at (-1: never), field, value, ...}.
+/// A key holding something else than a hash (a peer store's string value
+/// during a migration) is no session, not an error.
 const LOAD: &str = r#"
-local data = redis.call('HGETALL', KEYS[1])
-if #data == 0 then return false end
+local data = redis.pcall('HGETALL', KEYS[1])
+if data.err or #data == 0 then return false end
 local now = now_ms()
 local deadline = nil
 for i = 1, #data, 2 do

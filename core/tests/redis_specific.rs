@@ -1,0 +1,316 @@
+//! What only a real Redis can show: the commands that actually reach the
+//! server (MONITOR), the stored layout as `redis-cli` sees it, corruption
+//! written behind the engine's back, and a server that is down, paused or
+//! refuses the credentials.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{data, Target};
+use sessionkeeper_core::runtime::block_on;
+use sessionkeeper_core::{storage_key, ErrorKind, SaveOutcome, Store, Value};
+
+
+fn standalone_url() -> Option<String> {
+    Target::Standalone.url().map(|(u, _)| u)
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("redis://").trim_end_matches('/').to_string()
+}
+
+fn redis_conn(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+/// A raw MONITOR stream: every command the server executes, one per line.
+struct Monitor {
+    lines: mpsc::Receiver<String>,
+}
+
+impl Monitor {
+    fn start(url: &str) -> Monitor {
+        let mut stream = TcpStream::connect(host_port(url)).unwrap();
+        stream.write_all(b"MONITOR\r\n").unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        assert_eq!(first.trim(), "+OK");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Monitor { lines: rx }
+    }
+
+    /// Lines seen until one contains `marker` (a command sent afterwards to
+    /// mark the end of the interesting part).
+    fn until(&self, marker: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                let done = line.contains(marker);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("MONITOR never showed the marker {marker}");
+    }
+}
+
+fn malformed_ids() -> Vec<String> {
+    vec![
+        String::new(),
+        "a".repeat(31),
+        "a".repeat(129),
+        format!("{}*", "a".repeat(32)),
+        format!("{}\r\nFLUSHALL\r\n", "a".repeat(32)),
+        format!("2::{}", "c".repeat(64)),
+        format!("session:{}", "d".repeat(40)),
+    ]
+}
+
+#[test]
+fn malformed_ids_never_reach_redis() {
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let prefix = store.config().key_prefix.clone();
+    let monitor = Monitor::start(&url);
+    for id in malformed_ids() {
+        assert_eq!(block_on(store.load(&id)).unwrap(), None);
+        assert!(!block_on(store.exists(&id)).unwrap());
+        assert!(!block_on(store.destroy(&id)).unwrap());
+        assert!(!block_on(store.touch(&id)).unwrap());
+        assert_eq!(block_on(store.renew(&id)).unwrap(), None);
+        assert_eq!(block_on(store.insert(&id, &data(&[]))).unwrap_err().kind(), ErrorKind::InvalidId);
+    }
+    // A valid id marks the end of the sequence in the MONITOR stream.
+    let marker_id = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker_id)).unwrap();
+    let marker_key = storage_key(&prefix, &marker_id).unwrap();
+    let lines = monitor.until(&marker_key);
+    let ours: Vec<&String> = lines.iter().filter(|l| l.contains(&prefix)).collect();
+    assert_eq!(ours.len(), 1, "only the marker's EXISTS script may appear: {ours:#?}");
+    for line in &lines {
+        assert!(!line.contains("FLUSHALL"), "{line}");
+        assert!(!line.contains(&"c".repeat(64)), "{line}");
+        assert!(!line.contains(&"d".repeat(40)), "{line}");
+    }
+}
+
+/// Client commands (not the ones a script runs, which MONITOR tags "lua")
+/// that mention `key`.
+fn client_commands<'a>(lines: &'a [String], key: &str) -> Vec<&'a String> {
+    lines.iter().filter(|l| l.contains(key) && !l.contains(" lua]")).collect()
+}
+
+#[test]
+fn one_round_trip_per_request_and_none_for_an_unchanged_save() {
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let (id, _) = block_on(store.create(&data(&[("user_id", 42.into())]))).unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    // Warm the server's script cache: the first use of each script costs a
+    // SCRIPT LOAD and a retried EVALSHA, once per server.
+    let mut warm = block_on(store.load(&id)).unwrap().unwrap();
+    warm.data.insert("warm".into(), true.into());
+    block_on(store.save(&id, &mut warm.baseline, &warm.data)).unwrap();
+    let monitor = Monitor::start(&url);
+
+    // A read-only request: load, then save of the unchanged data.
+    let mut loaded = block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(block_on(store.save(&id, &mut loaded.baseline, &loaded.data)).unwrap(), SaveOutcome::Unchanged);
+    // A writing request: load, then save of one changed key.
+    let mut loaded = block_on(store.load(&id)).unwrap().unwrap();
+    loaded.data.insert("counter".into(), 1.into());
+    assert!(matches!(block_on(store.save(&id, &mut loaded.baseline, &loaded.data)).unwrap(), SaveOutcome::Saved { .. }));
+
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+    let sent = client_commands(&lines, &key);
+    assert_eq!(sent.len(), 3, "expected load, load, save: {sent:#?}");
+    assert!(sent.iter().all(|l| l.contains("\"EVALSHA\"") || l.contains("\"evalsha\"")), "{sent:#?}");
+    // The save carried only the changed field.
+    assert!(sent[2].contains("\"a:counter\"") && !sent[2].contains("\"a:user_id\"") && !sent[2].contains("\"a:warm\""), "{}", sent[2]);
+}
+
+#[test]
+fn stored_layout_is_readable_with_redis_cli() {
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[("codec", "json"), ("idle_ttl", "30m"), ("absolute_ttl", "2h")]).unwrap();
+    let (id, _) = block_on(store.create(&data(&[("user_id", 42.into()), ("name", "Ada".into())]))).unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    assert!(key.starts_with(&format!("{}2::", store.config().key_prefix)));
+    let mut conn = redis_conn(&url);
+    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(fields["a:user_id"], "42");
+    assert_eq!(fields["a:name"], "\"Ada\"");
+    assert_eq!(fields["m:codec"], "json");
+    let created: i64 = fields["m:created"].parse().unwrap();
+    let deadline: i64 = fields["m:deadline"].parse().unwrap();
+    assert_eq!(deadline - created, 2 * 3600 * 1000);
+    let ttl: i64 = redis::cmd("PTTL").arg(&key).query(&mut conn).unwrap();
+    assert!(ttl > 29 * 60 * 1000 && ttl <= 30 * 60 * 1000, "{ttl}");
+    assert_eq!(fields.len(), 5, "{fields:?}");
+    // The public id appears nowhere in Redis.
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("*{id}*")).query(&mut conn).unwrap();
+    assert!(keys.is_empty());
+}
+
+#[test]
+fn a_corrupt_value_is_reported_and_removed() {
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let (id, _) = block_on(store.create(&data(&[("ok", 1.into())]))).unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    let mut conn = redis_conn(&url);
+    let _: () = redis::cmd("HSET").arg(&key).arg("a:broken").arg(&[0xc1u8, 0xff][..]).query(&mut conn).unwrap();
+    let err = block_on(store.load(&id)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    assert!(!err.is_temporary());
+    assert!(err.message().contains("broken") && err.message().contains("removed"), "{}", err.message());
+    let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(exists, 0, "the corrupt session was kept");
+    assert_eq!(block_on(store.load(&id)).unwrap(), None);
+    assert_eq!(store.stats().errors.iter().find(|(k, _)| *k == "codec").unwrap().1, 1);
+}
+
+#[test]
+fn a_non_session_value_under_the_key_is_no_session() {
+    // E.g. a peer store's string value under the same key name.
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let id = sessionkeeper_core::generate_id().unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    let mut conn = redis_conn(&url);
+    let _: () = redis::cmd("SET").arg(&key).arg("\x04\x08{\x00").query(&mut conn).unwrap();
+    assert_eq!(block_on(store.load(&id)).unwrap(), None);
+    assert!(block_on(store.insert(&id, &data(&[]))).unwrap().is_none(), "overwrote a foreign value");
+}
+
+/// Runs `f` on another thread; fails (instead of hanging the suite) if it
+/// has not returned after `limit`. A hang guard, not a speed assertion.
+fn returns_within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).expect("the call hung")
+}
+
+#[test]
+fn redis_down_is_a_temporary_connection_error_without_the_password() {
+    // Port 1 on loopback: nothing listens, the connection is refused.
+    let store = Store::from_url_and_options("redis://user:s3cretpw@127.0.0.1:1/0", [("connect_timeout", "500ms")]).unwrap();
+    let id = sessionkeeper_core::generate_id().unwrap();
+    let err = returns_within(Duration::from_secs(30), move || block_on(store.load(&id)).unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(err.is_temporary());
+    assert!(!err.to_string().contains("s3cretpw"), "{err}");
+}
+
+#[test]
+fn a_server_that_never_answers_is_bounded_by_the_timeouts() {
+    // Accepts connections and never replies: a hung server or a black-holed
+    // address behind a load balancer.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            held.push(conn);
+        }
+    });
+    let store = Store::from_url_and_options(
+        &format!("redis://127.0.0.1:{port}"),
+        [("connect_timeout", "300ms"), ("command_timeout", "300ms")],
+    )
+    .unwrap();
+    let id = sessionkeeper_core::generate_id().unwrap();
+    let err = returns_within(Duration::from_secs(30), move || block_on(store.load(&id)).unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+}
+
+#[test]
+fn a_paused_redis_is_a_timeout_and_the_store_recovers() {
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[("command_timeout", "200ms")]).unwrap();
+    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
+    let mut admin = redis_conn(&url);
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(1200).arg("ALL").query(&mut admin).unwrap();
+    let s2 = store.clone();
+    let id2 = id.clone();
+    let err = returns_within(Duration::from_secs(30), move || block_on(s2.load(&id2)).unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+    assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
+}
+
+#[test]
+fn wrong_credentials_and_missing_permissions_are_auth_errors() {
+    let Some(url) = standalone_url() else { return };
+    let mut admin = redis_conn(&url);
+    let user = format!("sk_{}", &sessionkeeper_core::generate_id().unwrap()[..8]);
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(&user)
+        .arg("on")
+        .arg(">right-password")
+        .arg("~*")
+        .arg("+@all")
+        .arg("-evalsha")
+        .arg("-eval")
+        .query(&mut admin)
+        .unwrap();
+    let hp = host_port(&url);
+    let wrong = Store::from_url_and_options(&format!("redis://{user}:wrong-password@{hp}"), [("key_prefix", "sktest:auth:")]).unwrap();
+    let id = sessionkeeper_core::generate_id().unwrap();
+    let err = block_on(wrong.load(&id)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(!err.to_string().contains("wrong-password"));
+    let limited = Store::from_url_and_options(&format!("redis://{user}:right-password@{hp}"), [("key_prefix", "sktest:auth:")]).unwrap();
+    let err = block_on(limited.load(&id)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    let _: () = redis::cmd("ACL").arg("DELUSER").arg(&user).query(&mut admin).unwrap();
+}
+
+#[test]
+fn cluster_spreads_sessions_over_every_master() {
+    let Some((url, _)) = Target::Cluster.url() else { return };
+    let store = Target::Cluster.store(&[]).unwrap();
+    let ids: Vec<String> = (0..60).map(|i| block_on(store.create(&data(&[("i", Value::Int(i))]))).unwrap().0).collect();
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(block_on(store.load(id)).unwrap().unwrap().data.get("i"), Some(&Value::Int(i as i64)));
+    }
+    // Every master holds some of them: the keys are not pinned to one slot.
+    let first = url.trim_start_matches("redis+cluster://").split(',').next().unwrap().to_string();
+    let mut conn = redis_conn(&format!("redis://{first}"));
+    let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut conn).unwrap();
+    let masters = nodes.lines().filter(|l| l.contains("master") && !l.contains("fail")).count();
+    let prefix = store.config().key_prefix.clone();
+    let mut per_master = 0;
+    for line in nodes.lines().filter(|l| l.contains("master") && !l.contains("fail")) {
+        let addr = line.split_whitespace().nth(1).unwrap().split('@').next().unwrap();
+        let mut c = redis_conn(&format!("redis://{addr}"));
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut c).unwrap();
+        assert!(!keys.is_empty(), "master {addr} holds none of 60 sessions");
+        per_master += keys.len();
+    }
+    assert_eq!(masters, 3);
+    assert_eq!(per_master, 60);
+}
