@@ -1,7 +1,6 @@
 //! The session operations every binding exposes. Async; `BlockingStore`
 //! wraps them for Ruby, Python and C.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,9 @@ use crate::id::{generate_id, storage_key};
 use crate::metrics::{Metrics, Stats};
 use crate::runtime::PerProcess;
 use crate::value::SessionData;
+
+/// Encoded top-level values by key, in the session's key order.
+type Encoded = indexmap::IndexMap<String, Vec<u8>>;
 
 /// A handle on one session store. Cheap to clone; clones share connections
 /// and statistics. Safe to use from many tasks and threads at once, and in
@@ -47,7 +49,7 @@ pub struct Meta {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Baseline {
     codec: Codec,
-    encoded: HashMap<String, Vec<u8>>,
+    encoded: Encoded,
 }
 
 /// A session read by `load`.
@@ -290,8 +292,8 @@ impl Store {
     }
 
     /// Encodes every top-level value and enforces `max_size`.
-    fn encode(&self, codec: Codec, data: &SessionData) -> Result<HashMap<String, Vec<u8>>> {
-        let mut out = HashMap::with_capacity(data.len());
+    fn encode(&self, codec: Codec, data: &SessionData) -> Result<Encoded> {
+        let mut out = Encoded::with_capacity(data.len());
         let mut size = 0usize;
         for (k, v) in data {
             let bytes = codec.encode(v).map_err(|e| Error::codec(format!("session key {k:?}: {}", e.message())))?;
@@ -312,7 +314,7 @@ impl Store {
 impl Baseline {
     /// The baseline of a session that holds nothing yet, in `codec`.
     pub fn empty(codec: Codec) -> Baseline {
-        Baseline { codec, encoded: HashMap::new() }
+        Baseline { codec, encoded: Encoded::new() }
     }
 
     pub fn codec(&self) -> Codec {
@@ -342,7 +344,7 @@ fn decode_record(record: Record) -> Result<Loaded> {
         // Other fields are metadata of a newer version: ignored, kept.
     }
     let mut data = SessionData::with_capacity(attrs.len());
-    let mut encoded = HashMap::with_capacity(attrs.len());
+    let mut encoded = Encoded::with_capacity(attrs.len());
     for (name, bytes) in attrs {
         let value = codec
             .decode(&bytes)
