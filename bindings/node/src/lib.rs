@@ -1,0 +1,11 @@
+//! The Node.js addon of Sessionkeeper: a Promise-based `Store` over the
+//! engine. The npm package in `node/` loads it and adds the express-session
+//! adapter in JavaScript.
+//!
+//! - `store.rs`: the `Store` and `Baseline` classes, module functions.
+//! - `convert.rs`: JavaScript values to and from the engine's `Value`.
+//! - `error.rs`: every error object JavaScript sees.
+
+mod convert;
+mod error;
+mod store;

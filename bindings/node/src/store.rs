@@ -1,0 +1,496 @@
+//! The `Store` and `Baseline` classes.
+//!
+//! Every I/O method converts its arguments on the JavaScript thread, runs the
+//! engine call on the engine's own runtime (`runtime::spawn`, so every Redis
+//! connection lives there), awaits it from napi's runtime, and settles its
+//! Promise back on the JavaScript thread, where the result (or the error
+//! object from `error.rs`) is built. Nothing blocks the event loop and nothing
+//! calls `block_on`. We use `Env::spawn_future_with_callback`, the machinery
+//! behind napi's `async fn`, rather than an `async fn` itself, because the
+//! rejection must be an `Error` with `code` and `temporary` properties, which
+//! only a callback on the JavaScript thread can build.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use napi::bindgen_prelude::{ClassInstance, FromNapiValue, PromiseRaw, Unknown};
+use napi::{sys, Env, JsValue};
+use napi_derive::napi;
+use sessionkeeper_core::{self as engine, runtime, ErrorKind, SaveOutcome, Value};
+
+use crate::convert::{Fail, Reader, Writer, R};
+use crate::error::{rejected, throw_conversion, throw_engine};
+
+type Promise<'env> = napi::Result<PromiseRaw<'env, Unknown<'env>>>;
+
+/// Runs `fut` on the engine runtime; `done` turns its value into JavaScript
+/// on the JavaScript thread once it completes.
+fn run<'env, T, F, D>(env: &'env Env, fut: F, done: D) -> Promise<'env>
+where
+    T: Send + 'static,
+    F: Future<Output = engine::Result<T>> + Send + 'static,
+    D: FnOnce(&Writer, T) -> R<sys::napi_value> + 'static,
+{
+    env.spawn_future_with_callback(async move { Ok(runtime::spawn(fut).await) }, move |env, out| {
+        let raw = env.raw();
+        let value = match out {
+            Ok(Ok(v)) => done(&Writer::new(raw), v).map_err(|f| throw_conversion(raw, f))?,
+            Ok(Err(e)) => return Err(throw_engine(raw, &e)),
+            Err(join) => {
+                let e = engine::Error::new(ErrorKind::Unexpected, format!("the engine task failed: {join}"));
+                return Err(throw_engine(raw, &e));
+            }
+        };
+        // SAFETY: `value` was created in this env by `done`.
+        Ok(unsafe { Unknown::from_raw_unchecked(raw, value) })
+    })
+}
+
+/// A per-call idle TTL: `undefined` keeps the handle's, `null` or `0` turns
+/// sliding expiry off, a positive number is milliseconds (fractions round up).
+fn ttl_arg(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
+    match r.type_of(v)? {
+        sys::ValueType::napi_undefined => Ok(None),
+        sys::ValueType::napi_null => Ok(Some(None)),
+        sys::ValueType::napi_number => ms_duration(r.number(v)?).map(Some),
+        _ => Err(Fail::type_error(format!(
+            "must be a number of milliseconds, null or undefined; got {}",
+            r.describe(v)?
+        ))),
+    }
+}
+
+fn ms_duration(ms: f64) -> R<Option<Duration>> {
+    if !ms.is_finite() || ms < 0.0 {
+        return Err(Fail::range_error(format!("must be a finite number of milliseconds >= 0; got {ms}")));
+    }
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    Ok(Some(Duration::from_micros((ms * 1000.0).ceil() as u64)))
+}
+
+fn ms_of(d: Option<Duration>) -> Option<i64> {
+    d.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Option values: strings as they are, numbers and booleans spelled out
+/// (`idle_ttl: 900` is 900 seconds, as in every binding); `undefined` and
+/// `null` are left out so `{ key_prefix: maybe }` works.
+fn options_arg(r: &Reader, v: sys::napi_value) -> R<Vec<(String, String)>> {
+    if matches!(r.type_of(v)?, sys::ValueType::napi_undefined | sys::ValueType::napi_null) {
+        return Ok(Vec::new());
+    }
+    let map = match r.value(v, 0)? {
+        Value::Map(m) => m,
+        _ => return Err(Fail::type_error(format!("must be an object; got {}", r.describe(v)?))),
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let text = match v {
+            Value::Nil => continue,
+            Value::Str(s) => s,
+            Value::Bool(b) => b.to_string(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            other => {
+                return Err(Fail::type_error(format!(
+                    "option {k}: must be a string, number or boolean; got a {}",
+                    other.type_name()
+                )))
+            }
+        };
+        out.push((k, text));
+    }
+    Ok(out)
+}
+
+/// A connection to one session store: `new Store(url, options)`.
+///
+/// Cheap to copy with `withIdleTtl`; copies share connections and statistics.
+#[napi]
+pub struct Store {
+    engine: engine::Store,
+}
+
+/// What a session held when it was loaded, kept by JavaScript between `load`
+/// and `save` so `save` writes only what changed. Opaque; `save` updates it.
+#[napi]
+pub struct Baseline {
+    inner: Arc<Mutex<engine::Baseline>>,
+}
+
+impl Baseline {
+    fn wrap(b: engine::Baseline) -> Baseline {
+        Baseline { inner: Arc::new(Mutex::new(b)) }
+    }
+}
+
+fn baseline_js(w: &Writer, b: engine::Baseline) -> R<sys::napi_value> {
+    let env = w.env();
+    // SAFETY: `env` is the env of the current callback.
+    unsafe { <Baseline as napi::bindgen_prelude::ToNapiValue>::to_napi_value(env, Baseline::wrap(b)) }
+        .map_err(|e| Fail::Napi(e.status as sys::napi_status))
+}
+
+/// The shared state of a `Baseline` argument; a wrong object is a `TypeError`.
+fn baseline_arg(env: sys::napi_env, r: &Reader, v: sys::napi_value) -> R<Arc<Mutex<engine::Baseline>>> {
+    let wrong = |r: &Reader| -> Fail {
+        match r.describe(v) {
+            Ok(d) => Fail::type_error(format!("must be a Baseline from load, create or insert; got {d}")),
+            Err(f) => f,
+        }
+    };
+    if r.type_of(v)? != sys::ValueType::napi_object {
+        return Err(wrong(r));
+    }
+    // SAFETY: `v` is an object of this env. `ClassInstance` checks that it
+    // wraps a `Baseline` (not another class or a plain object) before reading
+    // it; we only clone the `Arc` out while the object is alive.
+    match unsafe { ClassInstance::<Baseline>::from_napi_value(env, v) } {
+        Ok(b) => Ok(b.inner.clone()),
+        Err(_) => {
+            clear_pending(env);
+            Err(wrong(r))
+        }
+    }
+}
+
+fn clear_pending(env: sys::napi_env) {
+    let mut pending = false;
+    // SAFETY: plain queries on the current env.
+    unsafe {
+        sys::napi_is_exception_pending(env, &mut pending);
+        if pending {
+            let mut ignored = std::ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut ignored);
+        }
+    }
+}
+
+fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
+    let mut out = w.object()?;
+    let data = w.map(&loaded.data)?;
+    w.set(&mut out, "data", data)?;
+    let mut meta = w.object()?;
+    let created = w.number(loaded.meta.created_at_ms as f64)?;
+    w.set(&mut meta, "createdAtMs", created)?;
+    let deadline = w.opt_ms(loaded.meta.deadline_ms)?;
+    w.set(&mut meta, "deadlineMs", deadline)?;
+    let expires = w.opt_ms(loaded.meta.expires_at_ms)?;
+    w.set(&mut meta, "expiresAtMs", expires)?;
+    w.set(&mut out, "meta", meta)?;
+    let baseline = baseline_js(w, loaded.baseline)?;
+    w.set(&mut out, "baseline", baseline)?;
+    Ok(out)
+}
+
+fn stats_js(w: &Writer, s: &engine::Stats) -> R<sys::napi_value> {
+    let mut out = w.object()?;
+    let counters: [(&str, u64); 13] = [
+        ("loads", s.loads),
+        ("hits", s.hits),
+        ("misses", s.misses),
+        ("saves", s.saves),
+        ("skippedSaves", s.skipped_saves),
+        ("goneSaves", s.gone_saves),
+        ("creates", s.creates),
+        ("destroys", s.destroys),
+        ("keysWritten", s.keys_written),
+        ("keysRemoved", s.keys_removed),
+        ("bytesRead", s.bytes_read),
+        ("bytesWritten", s.bytes_written),
+        ("invalidIds", s.invalid_ids),
+    ];
+    for (name, n) in counters {
+        let v = w.number(n as f64)?;
+        w.set(&mut out, name, v)?;
+    }
+    let mut errors = w.object()?;
+    for (kind, n) in &s.errors {
+        let v = w.number(*n as f64)?;
+        w.set(&mut errors, kind, v)?;
+    }
+    w.set(&mut out, "errors", errors)?;
+    let l = &s.round_trips;
+    let mut rt = w.object()?;
+    for (name, n) in [
+        ("count", l.count),
+        ("p50Us", l.p50_us),
+        ("p90Us", l.p90_us),
+        ("p99Us", l.p99_us),
+        ("p999Us", l.p999_us),
+        ("maxUs", l.max_us),
+    ] {
+        let v = w.number(n as f64)?;
+        w.set(&mut rt, name, v)?;
+    }
+    w.set(&mut out, "roundTrips", rt)?;
+    Ok(out)
+}
+
+#[napi]
+impl Store {
+    /// `new Store(url, options?)`: validates the configuration now (throws an
+    /// `Error` with `code: "SESSIONKEEPER_CONFIG"`); connects on first use.
+    #[napi(constructor)]
+    pub fn new(env: Env, url: Unknown<'_>, options: Unknown<'_>) -> napi::Result<Self> {
+        let raw = env.raw();
+        let r = Reader::new(raw).map_err(|f| throw_conversion(raw, f))?;
+        let url = r.string_arg(url.raw(), "url").map_err(|f| throw_conversion(raw, f))?;
+        let options =
+            options_arg(&r, options.raw()).map_err(|f| throw_conversion(raw, f.in_argument("options")))?;
+        let engine = engine::Store::from_url_and_options(&url, options).map_err(|e| throw_engine(raw, &e))?;
+        Ok(Store { engine })
+    }
+
+    /// A handle on the same store (same connections) whose calls use another
+    /// idle TTL: milliseconds, or `null`/`0` for no sliding expiry.
+    #[napi]
+    pub fn with_idle_ttl(&self, env: Env, ttl_ms: Unknown<'_>) -> napi::Result<Store> {
+        let raw = env.raw();
+        let r = Reader::new(raw).map_err(|f| throw_conversion(raw, f))?;
+        let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| throw_conversion(raw, f.in_argument("ttlMs")))?;
+        Ok(Store { engine: self.engine.with_idle_ttl(ttl.unwrap_or(self.engine.idle_ttl())) })
+    }
+
+    /// This handle's idle TTL in milliseconds; `null` when sessions do not slide.
+    #[napi(getter)]
+    pub fn idle_ttl_ms(&self) -> Option<f64> {
+        ms_of(self.engine.idle_ttl()).map(|ms| ms as f64)
+    }
+
+    /// The engine's counters since the store was opened (no I/O, synchronous).
+    #[napi]
+    pub fn stats<'env>(&self, env: &'env Env) -> napi::Result<Unknown<'env>> {
+        let raw = env.raw();
+        let v = stats_js(&Writer::new(raw), &self.engine.stats()).map_err(|f| throw_conversion(raw, f))?;
+        // SAFETY: created in this env just now.
+        Ok(unsafe { Unknown::from_raw_unchecked(raw, v) })
+    }
+
+    /// An empty baseline in this store's codec, for `save` without `load`.
+    #[napi]
+    pub fn empty_baseline(&self) -> Baseline {
+        Baseline::wrap(engine::Baseline::empty(self.engine.config().codec))
+    }
+
+    fn handle(&self, ttl: Option<Option<Duration>>) -> engine::Store {
+        match ttl {
+            None => self.engine.clone(),
+            Some(t) => self.engine.with_idle_ttl(t),
+        }
+    }
+
+    /// `load(id, ttlMs?)` → `{ data, meta, baseline } | null`. Slides the
+    /// expiry. A corrupt session is deleted and rejects with
+    /// `SESSIONKEEPER_CODEC`.
+    #[napi]
+    pub fn load<'env>(&self, env: &'env Env, id: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            Ok((id, ttl))
+        })();
+        let (id, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        run(env, async move { store.load(&id).await }, |w, loaded| match loaded {
+            Some(l) => loaded_js(w, l),
+            None => w.null(),
+        })
+    }
+
+    /// `save(id, baseline, data, ttlMs?)` → `{ outcome, written, removed }`
+    /// with `outcome` `"saved"`, `"unchanged"` (nothing sent) or `"gone"`
+    /// (destroyed or expired meanwhile; not re-created). Updates `baseline`.
+    #[napi]
+    pub fn save<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown<'env>,
+        baseline: Unknown<'env>,
+        data: Unknown<'env>,
+        ttl_ms: Unknown<'env>,
+    ) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let baseline = baseline_arg(env.raw(), &r, baseline.raw()).map_err(|f| f.in_argument("baseline"))?;
+            let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let working = baseline.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            Ok((id, baseline, working, data, ttl))
+        })();
+        let (id, shared, mut working, data, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        let fut = async move {
+            let outcome = store.save(&id, &mut working, &data).await?;
+            if matches!(outcome, SaveOutcome::Saved { .. }) {
+                *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
+            }
+            Ok(outcome)
+        };
+        run(env, fut, |w, outcome| {
+            let (name, written, removed) = match outcome {
+                SaveOutcome::Saved { written, removed } => ("saved", written, removed),
+                SaveOutcome::Unchanged => ("unchanged", 0, 0),
+                SaveOutcome::Gone => ("gone", 0, 0),
+            };
+            let mut out = w.object()?;
+            let v = w.string(name)?;
+            w.set(&mut out, "outcome", v)?;
+            let v = w.number(written as f64)?;
+            w.set(&mut out, "written", v)?;
+            let v = w.number(removed as f64)?;
+            w.set(&mut out, "removed", v)?;
+            Ok(out)
+        })
+    }
+
+    /// `create(data, ttlMs?)` → `{ id, baseline }` under a new random id.
+    #[napi]
+    pub fn create<'env>(&self, env: &'env Env, data: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            Ok((data, ttl))
+        })();
+        let (data, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        run(env, async move { store.create(&data).await }, |w, (id, baseline)| {
+            let mut out = w.object()?;
+            let v = w.string(&id)?;
+            w.set(&mut out, "id", v)?;
+            let v = baseline_js(w, baseline)?;
+            w.set(&mut out, "baseline", v)?;
+            Ok(out)
+        })
+    }
+
+    /// `insert(id, data, ttlMs?)` → `Baseline`, or `null` when a session with
+    /// that id exists (it is left alone). For ids a framework generated.
+    #[napi]
+    pub fn insert<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown<'env>,
+        data: Unknown<'env>,
+        ttl_ms: Unknown<'env>,
+    ) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            Ok((id, data, ttl))
+        })();
+        let (id, data, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        run(env, async move { store.insert(&id, &data).await }, |w, b| match b {
+            Some(b) => baseline_js(w, b),
+            None => w.null(),
+        })
+    }
+
+    /// `destroy(id)` → whether there was a session.
+    #[napi]
+    pub fn destroy<'env>(&self, env: &'env Env, id: Unknown<'env>) -> Promise<'env> {
+        let id = match Reader::new(env.raw()).and_then(|r| r.string_arg(id.raw(), "id")) {
+            Ok(id) => id,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.engine.clone();
+        run(env, async move { store.destroy(&id).await }, |w, b| w.bool(b))
+    }
+
+    /// `touch(id, ttlMs?)` → whether the session exists; slides its expiry
+    /// without reading it.
+    #[napi]
+    pub fn touch<'env>(&self, env: &'env Env, id: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            Ok((id, ttl))
+        })();
+        let (id, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        run(env, async move { store.touch(&id).await }, |w, b| w.bool(b))
+    }
+
+    /// `exists(id)` → whether a live session has this id (no sliding).
+    #[napi]
+    pub fn exists<'env>(&self, env: &'env Env, id: Unknown<'env>) -> Promise<'env> {
+        let id = match Reader::new(env.raw()).and_then(|r| r.string_arg(id.raw(), "id")) {
+            Ok(id) => id,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.engine.clone();
+        run(env, async move { store.exists(&id).await }, |w, b| w.bool(b))
+    }
+
+    /// `renew(id, ttlMs?)` → the new id, or `null` when there was no session.
+    /// Moves the session to a fresh id (defence against session fixation).
+    #[napi]
+    pub fn renew<'env>(&self, env: &'env Env, id: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            Ok((id, ttl))
+        })();
+        let (id, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        run(env, async move { store.renew(&id).await }, |w, new_id| match new_id {
+            Some(id) => w.string(&id),
+            None => w.null(),
+        })
+    }
+}
+
+/// A new session id: 128 bits from the OS's CSPRNG as 32 hex characters
+/// (usable as express-session's `genid`).
+#[napi]
+pub fn generate_id(env: Env) -> napi::Result<String> {
+    engine::generate_id().map_err(|e| throw_engine(env.raw(), &e))
+}
+
+/// Whether `id` can be a session id (32 to 128 of `[A-Za-z0-9_-]`); other
+/// ids are treated as "no session" and never reach Redis.
+#[napi]
+pub fn is_valid_id(id: Unknown<'_>) -> bool {
+    let env = id.value().env;
+    Reader::new(env)
+        .and_then(|r| match r.type_of(id.raw())? {
+            sys::ValueType::napi_string => Ok(engine::is_valid_id(&r.string(id.raw())?)),
+            _ => Ok(false),
+        })
+        .unwrap_or(false)
+}
+
+/// The JavaScript `code` of every engine error kind, for `index.js`.
+#[napi]
+pub fn error_codes() -> Vec<String> {
+    ErrorKind::ALL.iter().map(|k| crate::error::code_of(*k)).collect()
+}
