@@ -1,0 +1,71 @@
+# frozen_string_literal: true
+
+# Shared by every test file. The Redis servers are started by
+# scripts/with-redis.sh (SK_REDIS_URL, SK_CLUSTER_URL); with SK_REQUIRE_REDIS=1
+# a missing one fails the run instead of skipping.
+$LOAD_PATH.unshift File.expand_path("../lib", __dir__)
+require "minitest/autorun"
+require "digest"
+require "open3"
+require "sessionkeeper"
+
+module TestRedis
+  module_function
+
+  def url_for(topology)
+    name = { standalone: "SK_REDIS_URL", cluster: "SK_CLUSTER_URL" }.fetch(topology)
+    url = ENV[name]
+    return url if url && !url.empty?
+    raise "#{name} is not set (SK_REQUIRE_REDIS=1)" if ENV["SK_REQUIRE_REDIS"] == "1"
+
+    nil
+  end
+
+  def standalone_url
+    url_for(:standalone)
+  end
+
+  # The topology the Rails suite runs against: SK_TEST_TOPOLOGY=standalone|cluster.
+  def topology
+    (ENV["SK_TEST_TOPOLOGY"] || "standalone").to_sym
+  end
+
+  # A key prefix private to one test run, so runs never see each other's data.
+  def unique_prefix(what)
+    "sktest:#{what}:#{Process.pid}:#{rand(1 << 30)}:"
+  end
+
+  # The Redis key the engine stores session `id` under.
+  def storage_key(prefix, id)
+    "#{prefix}2::#{Digest::SHA256.hexdigest(id)}"
+  end
+
+  # Runs redis-cli against the server (or, with -c, the cluster) behind `url`.
+  def cli(url, *args)
+    host_port = url.sub(%r{\A[a-z+]+://}, "").split(",").first.split("/").first
+    host, port = host_port.split(":")
+    cmd = ["redis-cli", "-h", host, "-p", port]
+    cmd << "-c" if url.include?("cluster")
+    out, status = Open3.capture2e(*cmd, *args.map(&:to_s))
+    raise "redis-cli #{args.join(' ')} failed: #{out}" unless status.success?
+
+    out.strip
+  end
+
+  # A TCP port with nothing listening on it.
+  def closed_port
+    require "socket"
+    server = TCPServer.new("127.0.0.1", 0)
+    port = server.addr[1]
+    server.close
+    port
+  end
+end
+
+module RedisTestHelpers
+  def require_url(topology)
+    TestRedis.url_for(topology) || skip("#{topology} Redis not running (use scripts/with-redis.sh)")
+  end
+end
+
+Minitest::Test.include(RedisTestHelpers)
