@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test -p sessionkeeper-core --lib --test contract --test redis_specific
+cargo test -p sessionkeeper-core --test paused
 cargo test -p sessionkeeper-core --test fork
 cargo test -p sessionkeeper-core --test failover -- --test-threads=1

@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::metrics::Stats;
 use crate::runtime::block_on;
-use crate::store::{Baseline, Loaded, SaveOutcome, Store};
+use crate::store::{Baseline, LegacyKey, LegacyValue, Loaded, SaveOutcome, Store};
 use crate::value::SessionData;
 
 #[derive(Clone)]
@@ -56,6 +56,18 @@ impl BlockingStore {
 
     pub fn renew(&self, id: &str) -> Result<Option<String>> {
         block_on(self.store.renew(id))
+    }
+
+    pub fn legacy_read(&self, id: &str, sources: &[LegacyKey]) -> Result<Option<LegacyValue>> {
+        block_on(self.store.legacy_read(id, sources))
+    }
+
+    pub fn legacy_migrate(&self, id: &str, sources: &[LegacyKey], data: &SessionData) -> Result<Option<Baseline>> {
+        block_on(self.store.legacy_migrate(id, sources, data))
+    }
+
+    pub fn legacy_delete(&self, id: &str, sources: &[LegacyKey]) -> Result<()> {
+        block_on(self.store.legacy_delete(id, sources))
     }
 
     pub fn stats(&self) -> Stats {

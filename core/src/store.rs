@@ -60,6 +60,37 @@ pub struct Loaded {
     pub baseline: Baseline,
 }
 
+/// Where a peer store kept one session, for reading it during a migration
+/// (docs/migration.md lists the peers' layouts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegacyKey {
+    /// `prefix + id`: Flask-Session (`session:`), connect-redis (`sess:`),
+    /// Django's cache backend (`:1:django.contrib.sessions.cache`),
+    /// redis-session-store before 0.11.6.
+    Plain(String),
+    /// `prefix + "2::" + sha256_hex(id)`, Rack's private id:
+    /// redis-session-store 0.11.6+, redis-actionpack, Rails' cache_store.
+    PrivateId(String),
+}
+
+impl LegacyKey {
+    /// Only ever called with a valid id.
+    fn key_for(&self, id: &str) -> String {
+        match self {
+            LegacyKey::Plain(prefix) => format!("{prefix}{id}"),
+            LegacyKey::PrivateId(prefix) => storage_key(prefix, id).unwrap_or_default(),
+        }
+    }
+}
+
+/// A peer's session value found by `legacy_read`: the bytes as the peer
+/// wrote them, and which of the given sources held them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegacyValue {
+    pub source: usize,
+    pub bytes: Vec<u8>,
+}
+
 /// What `save` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveOutcome {
@@ -231,21 +262,74 @@ impl Store {
     /// Stores `data` under `id` (one a framework generated) only if no
     /// session has that id. `None` when one exists: nothing was overwritten.
     pub async fn insert(&self, id: &str, data: &SessionData) -> Result<Option<Baseline>> {
-        let m = &self.inner.metrics;
         let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
+        self.insert_at(&key, data, false).await
+    }
+
+    async fn insert_at(&self, key: &str, data: &SessionData, replace_foreign: bool) -> Result<Option<Baseline>> {
+        let m = &self.inner.metrics;
         let codec = self.inner.config.codec;
         let encoded = self.count_error(self.encode(codec, data))?;
         let mut fields: Vec<(String, Vec<u8>)> = Vec::with_capacity(encoded.len() + 1);
         fields.push((CODEC.to_owned(), codec.name().as_bytes().to_vec()));
         fields.extend(encoded.iter().map(|(k, v)| (attr_field(k), v.clone())));
         let backend = self.backend()?;
-        if !self.round_trip(backend.insert(&key, self.expiry(), &fields)).await? {
+        if !self.round_trip(backend.insert(key, self.expiry(), &fields, replace_foreign)).await? {
             return Ok(None);
         }
         Metrics::add(&m.creates, 1);
         Metrics::add(&m.keys_written, encoded.len() as u64);
         Metrics::add(&m.bytes_written, fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
         Ok(Some(Baseline { codec, encoded }))
+    }
+
+    /// For migration: the value a peer store (redis-session-store,
+    /// Flask-Session, connect-redis, Django's cache backend, ...) wrote for
+    /// `id`, looked up at each of `sources` in order. One round trip per
+    /// source tried, so adapters call it only when `load` found nothing. The
+    /// bytes are in the peer's format; the adapter decodes them.
+    pub async fn legacy_read(&self, id: &str, sources: &[LegacyKey]) -> Result<Option<LegacyValue>> {
+        if self.key(id).is_none() {
+            return Ok(None);
+        }
+        let backend = self.backend()?;
+        for (source, legacy) in sources.iter().enumerate() {
+            let key = legacy.key_for(id);
+            if let Some(bytes) = self.round_trip(backend.foreign_get(&key)).await? {
+                Metrics::add(&self.inner.metrics.bytes_read, bytes.len() as u64);
+                return Ok(Some(LegacyValue { source, bytes }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// For migration: stores `data` (decoded from `legacy_read`) as a session
+    /// in our format under `id`, then deletes the peer's keys. `None` when a
+    /// concurrent request migrated it first: `load` it instead.
+    pub async fn legacy_migrate(&self, id: &str, sources: &[LegacyKey], data: &SessionData) -> Result<Option<Baseline>> {
+        let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
+        // A peer's value under our own key name is replaced in the same step.
+        let Some(baseline) = self.insert_at(&key, data, true).await? else { return Ok(None) };
+        self.legacy_delete_except(id, sources, &key).await?;
+        Ok(Some(baseline))
+    }
+
+    /// For migration: deletes the peer's keys for `id` (a logout of a session
+    /// that was never migrated).
+    pub async fn legacy_delete(&self, id: &str, sources: &[LegacyKey]) -> Result<()> {
+        let Some(key) = self.key(id) else { return Ok(()) };
+        self.legacy_delete_except(id, sources, &key).await
+    }
+
+    async fn legacy_delete_except(&self, id: &str, sources: &[LegacyKey], ours: &str) -> Result<()> {
+        let backend = self.backend()?;
+        for legacy in sources {
+            let key = legacy.key_for(id);
+            if key != ours {
+                self.round_trip(backend.delete(&key)).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes a session. `false` when there was none (or the id is invalid).
@@ -283,7 +367,7 @@ impl Store {
             let new_key = storage_key(&self.inner.config.key_prefix, &new_id).expect("generated ids are valid");
             // Created before the old one is deleted: a failure in between
             // leaves the user logged in under the old id, never logged out.
-            if self.round_trip(backend.insert(&new_key, self.expiry(), &record.fields)).await? {
+            if self.round_trip(backend.insert(&new_key, self.expiry(), &record.fields, false)).await? {
                 self.round_trip(backend.delete(&key)).await?;
                 return Ok(Some(new_id));
             }

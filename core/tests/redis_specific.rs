@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{data, Target};
+use common::{data, redis_conn, returns_within, Target};
 use sessionkeeper_core::runtime::block_on;
 use sessionkeeper_core::{storage_key, ErrorKind, SaveOutcome, Store, Value};
 
@@ -21,10 +21,6 @@ fn standalone_url() -> Option<String> {
 
 fn host_port(url: &str) -> String {
     url.trim_start_matches("redis://").trim_end_matches('/').to_string()
-}
-
-fn redis_conn(url: &str) -> redis::Connection {
-    redis::Client::open(url).unwrap().get_connection().unwrap()
 }
 
 /// A raw MONITOR stream: every command the server executes, one per line.
@@ -201,16 +197,6 @@ fn a_non_session_value_under_the_key_is_no_session() {
     assert!(block_on(store.insert(&id, &data(&[]))).unwrap().is_none(), "overwrote a foreign value");
 }
 
-/// Runs `f` on another thread; fails (instead of hanging the suite) if it
-/// has not returned after `limit`. A hang guard, not a speed assertion.
-fn returns_within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).expect("the call hung")
-}
-
 #[test]
 fn redis_down_is_a_temporary_connection_error_without_the_password() {
     // Port 1 on loopback: nothing listens, the connection is refused.
@@ -243,22 +229,6 @@ fn a_server_that_never_answers_is_bounded_by_the_timeouts() {
     let err = returns_within(Duration::from_secs(30), move || block_on(store.load(&id)).unwrap_err());
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_temporary());
-}
-
-#[test]
-fn a_paused_redis_is_a_timeout_and_the_store_recovers() {
-    let Some(url) = standalone_url() else { return };
-    let store = Target::Standalone.store(&[("command_timeout", "200ms")]).unwrap();
-    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
-    let mut admin = redis_conn(&url);
-    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(1200).arg("ALL").query(&mut admin).unwrap();
-    let s2 = store.clone();
-    let id2 = id.clone();
-    let err = returns_within(Duration::from_secs(30), move || block_on(s2.load(&id2)).unwrap_err());
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.is_temporary());
-    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
-    assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
 }
 
 #[test]
@@ -313,4 +283,86 @@ fn cluster_spreads_sessions_over_every_master() {
     }
     assert_eq!(masters, 3);
     assert_eq!(per_master, 60);
+}
+
+/// Migration from a peer store, with its key written the way the peer
+/// writes it: connect-redis / Flask-Session style `prefix + id`. `raw` runs
+/// one command on the topology behind the engine's back.
+fn migrates_a_plain_peer_key(t: Target, raw: &mut dyn FnMut(&mut redis::Cmd) -> redis::Value) {
+    use sessionkeeper_core::LegacyKey;
+    let store = t.store(&[]).unwrap();
+    let id = "sid_from_express_session_0123456789abcd".to_string();
+    let peer_prefix = format!("sess:{}:", common::unique());
+    let sources = [LegacyKey::PrivateId("nowhere:".into()), LegacyKey::Plain(peer_prefix.clone())];
+    let peer_key = format!("{peer_prefix}{id}");
+    raw(redis::cmd("SET").arg(&peer_key).arg(r#"{"cookie":{},"user":"ada"}"#));
+
+    assert_eq!(block_on(store.load(&id)).unwrap(), None);
+    let found = block_on(store.legacy_read(&id, &sources)).unwrap().expect("peer value found");
+    assert_eq!(found.source, 1);
+    assert_eq!(found.bytes, br#"{"cookie":{},"user":"ada"}"#);
+    // The adapter decodes the peer's format (JSON here) and hands the data over.
+    let migrated = data(&[("user", "ada".into())]);
+    assert!(block_on(store.legacy_migrate(&id, &sources, &migrated)).unwrap().is_some());
+    assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data, migrated);
+    assert_eq!(raw(redis::cmd("EXISTS").arg(&peer_key)), redis::Value::Int(0), "the peer's key was kept");
+    // A second migration (a concurrent request) does not overwrite.
+    assert!(block_on(store.legacy_migrate(&id, &sources, &data(&[]))).unwrap().is_none());
+    assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data, migrated);
+    block_on(store.destroy(&id)).unwrap();
+}
+
+#[test]
+fn migration_from_a_plain_peer_key_standalone() {
+    let Some(url) = standalone_url() else { return };
+    let mut conn = redis_conn(&url);
+    migrates_a_plain_peer_key(Target::Standalone, &mut |cmd| cmd.query(&mut conn).unwrap());
+}
+
+#[test]
+fn migration_from_a_plain_peer_key_cluster() {
+    let Some((url, _)) = Target::Cluster.url() else { return };
+    let nodes: Vec<String> =
+        url.trim_start_matches("redis+cluster://").split(',').map(|n| format!("redis://{n}")).collect();
+    let client = redis::cluster::ClusterClient::new(nodes).unwrap();
+    let mut conn = block_on(client.get_async_connection()).unwrap();
+    migrates_a_plain_peer_key(Target::Cluster, &mut |cmd| block_on(cmd.query_async(&mut conn)).unwrap());
+}
+
+#[test]
+fn migration_replaces_a_peer_value_under_our_own_key_name() {
+    // redis-session-store 0.11.6 with key_prefix "app:" writes a Marshal
+    // string at exactly the key we use for the same prefix.
+    use sessionkeeper_core::LegacyKey;
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let prefix = store.config().key_prefix.clone();
+    let id = sessionkeeper_core::generate_id().unwrap();
+    let key = storage_key(&prefix, &id).unwrap();
+    let marshal = b"\x04\x08{\x06I\"\x0ccounter\x06:\x06ETi\x08".to_vec();
+    let mut conn = redis_conn(&url);
+    let _: () = redis::cmd("SET").arg(&key).arg(&marshal).query(&mut conn).unwrap();
+    let sources = [LegacyKey::PrivateId(prefix.clone())];
+
+    assert_eq!(block_on(store.load(&id)).unwrap(), None);
+    assert_eq!(block_on(store.legacy_read(&id, &sources)).unwrap().unwrap().bytes, marshal);
+    let migrated = data(&[("counter", 3.into())]);
+    assert!(block_on(store.legacy_migrate(&id, &sources, &migrated)).unwrap().is_some());
+    assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data, migrated);
+    let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(kind, "hash");
+    // Our own hash is never mistaken for a peer value.
+    assert_eq!(block_on(store.legacy_read(&id, &sources)).unwrap(), None);
+}
+
+#[test]
+fn legacy_lookups_of_malformed_ids_send_nothing() {
+    use sessionkeeper_core::LegacyKey;
+    let Some(store) = Target::Standalone.store(&[]) else { return };
+    let trips = store.stats().round_trips.count;
+    for id in malformed_ids() {
+        assert_eq!(block_on(store.legacy_read(&id, &[LegacyKey::Plain("sess:".into())])).unwrap(), None);
+        block_on(store.legacy_delete(&id, &[LegacyKey::Plain("sess:".into())])).unwrap();
+    }
+    assert_eq!(store.stats().round_trips.count, trips);
 }

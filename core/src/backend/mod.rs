@@ -66,10 +66,21 @@ impl Backend {
 
     /// Creates a record only if the key is free. Adds the creation time and
     /// the absolute deadline unless `fields` already carry them (a renew).
-    pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)]) -> Result<bool> {
+    /// With `replace_foreign`, a key holding something other than a session
+    /// (a peer store's value being migrated) counts as free.
+    pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)], replace_foreign: bool) -> Result<bool> {
         match self {
             Backend::Memory(m) => Ok(m.insert(key, expiry, fields)),
-            Backend::Redis(r) => r.insert(key, expiry, fields).await,
+            Backend::Redis(r) => r.insert(key, expiry, fields, replace_foreign).await,
+        }
+    }
+
+    /// The string value a peer store wrote at `key`, if any. The memory
+    /// backend holds only sessions, so it never has one.
+    pub async fn foreign_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self {
+            Backend::Memory(_) => Ok(None),
+            Backend::Redis(r) => r.foreign_get(key).await,
         }
     }
 

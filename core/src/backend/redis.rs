@@ -312,11 +312,11 @@ impl RedisBackend {
         Ok(n == 1)
     }
 
-    pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)]) -> Result<bool> {
+    pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)], replace_foreign: bool) -> Result<bool> {
         let n: i64 = self
             .run(|mut c| async move {
                 let mut inv = SCRIPTS.insert.key(key);
-                inv.arg(expiry.idle_ms).arg(expiry.absolute_ms);
+                inv.arg(expiry.idle_ms).arg(expiry.absolute_ms).arg(if replace_foreign { "1" } else { "0" });
                 for (f, v) in fields {
                     inv.arg(f).arg(v);
                 }
@@ -324,6 +324,10 @@ impl RedisBackend {
             })
             .await?;
         Ok(n == 1)
+    }
+
+    pub async fn foreign_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.run(|mut c| async move { SCRIPTS.foreign_get.key(key).invoke_async(&mut c).await }).await
     }
 
     pub async fn delete(&self, key: &str) -> Result<bool> {

@@ -78,12 +78,18 @@ expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
 return 1
 "#;
 
-/// KEYS[1] record; ARGV[1] idle ms, ARGV[2] absolute ms, then field/value
-/// pairs. Returns 1, or 0 when the key already exists.
+/// KEYS[1] record; ARGV[1] idle ms, ARGV[2] absolute ms, ARGV[3] "1" to
+/// replace a value that is not a session hash (a migrated peer's string under
+/// the same key name), then field/value pairs. Returns 1, or 0 when the key
+/// already exists (and is not replaceable).
 const INSERT: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'none' then
+  if kind == 'hash' or ARGV[3] ~= '1' then return 0 end
+  redis.call('DEL', KEYS[1])
+end
 local now = now_ms()
-chunked('HSET', KEYS[1], ARGV, 3, #ARGV, 2000)
+chunked('HSET', KEYS[1], ARGV, 4, #ARGV, 2000)
 redis.call('HSETNX', KEYS[1], 'm:created', now)
 local deadline = deadline_of(KEYS[1])
 local absolute = tonumber(ARGV[2])
@@ -119,12 +125,20 @@ end
 return 1
 "#;
 
+/// KEYS[1] a peer store's session key. Returns its string value, or false
+/// when the key is missing or holds anything else (e.g. our own hash).
+const FOREIGN_GET: &str = r#"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
+return redis.call('GET', KEYS[1])
+"#;
+
 pub struct Scripts {
     pub load: Script,
     pub update: Script,
     pub insert: Script,
     pub touch: Script,
     pub exists: Script,
+    pub foreign_get: Script,
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -135,5 +149,6 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         insert: with_prelude(INSERT),
         touch: with_prelude(TOUCH),
         exists: with_prelude(EXISTS),
+        foreign_get: Script::new(FOREIGN_GET),
     }
 });

@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use sessionkeeper_core::{Store, Value};
 
@@ -83,4 +85,19 @@ macro_rules! for_each_backend {
         mod cluster { $( #[test] fn $test() { super::$test($crate::common::Target::Cluster) } )* }
         mod sentinel { $( #[test] fn $test() { super::$test($crate::common::Target::Sentinel) } )* }
     };
+}
+
+/// A plain connection for commands sent behind the engine's back.
+pub fn redis_conn(url: &str) -> redis::Connection {
+    redis::Client::open(url).unwrap().get_connection().unwrap()
+}
+
+/// Runs `f` on another thread; fails (instead of hanging the suite) if it
+/// has not returned after `limit`. A hang guard, not a speed assertion.
+pub fn returns_within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).expect("the call hung")
 }
