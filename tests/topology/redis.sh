@@ -13,7 +13,7 @@
 #   sentinel    B+20 master, B+21 replica, B+22 .. B+24 sentinels, master name "skmaster"
 #
 # State lives in ${SK_REDIS_DIR:-<repo>/.tmp/redis}. After `start`, `. "$SK_REDIS_DIR/env.sh"`
-# exports SK_REDIS_URL, SK_TLS_URL, SK_TLS_CA, SK_CLUSTER_URL, SK_CLUSTER_PORTS,
+# exports SK_REDIS_URL, SK_UNIX_URL, SK_TLS_URL, SK_TLS_CA, SK_CLUSTER_URL, SK_CLUSTER_PORTS,
 # SK_SENTINEL_URL and SK_SENTINEL_MASTER_PORTS for every running topology.
 #
 # Knobs: SK_REDIS_WAIT (seconds a topology may take to become healthy, default 30);
@@ -340,7 +340,9 @@ start_standalone() {
     mkdir -p "$DIR/standalone"
     ensure_free standalone "$p"
     node_args standalone "$p"
-    record_and_spawn standalone "$p" "$REDIS_SERVER" --port "$p" "${ARGS[@]}" --save '' --appendonly no
+    # Also on a unix socket, so unix:// URLs are tested against a real server.
+    record_and_spawn standalone "$p" "$REDIS_SERVER" --port "$p" "${ARGS[@]}" --save '' --appendonly no \
+        --unixsocket "$DIR/standalone/redis.sock" --unixsocketperm 700
     wait_node_up standalone "$p"
 }
 
@@ -510,7 +512,10 @@ print_env() { # topology...
     emit SK_REDIS_DIR "$DIR"
     for t in "$@"; do
         case $t in
-            standalone) emit SK_REDIS_URL "redis://127.0.0.1:$STANDALONE_PORT" ;;
+            standalone)
+                emit SK_REDIS_URL "redis://127.0.0.1:$STANDALONE_PORT"
+                emit SK_UNIX_URL "unix://$DIR/standalone/redis.sock"
+                ;;
             tls)
                 emit SK_TLS_URL "rediss://127.0.0.1:$TLS_PORT"
                 emit SK_TLS_CA "$TLS_DIR/ca.crt"
