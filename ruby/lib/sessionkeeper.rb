@@ -22,8 +22,10 @@ module Sessionkeeper
 end
 
 # Rails resolves `config.session_store :sessionkeeper_store` with
-# ActionDispatch::Session.const_get("SessionkeeperStore"); the autoload makes
-# that work without requiring Rails here.
+# ActionDispatch::Session.const_get("SessionkeeperStore"), which also finds
+# top-level constants. The autoloads make that work whether Rails or this gem
+# is required first, without loading Rails here.
 if defined?(ActionDispatch::Session)
   ActionDispatch::Session.autoload :SessionkeeperStore, "sessionkeeper/rails"
 end
+Object.autoload :SessionkeeperStore, "sessionkeeper/rails" unless Object.const_defined?(:SessionkeeperStore, false)

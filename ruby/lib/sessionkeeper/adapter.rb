@@ -64,8 +64,10 @@ module Sessionkeeper
 
       # redis-session-store reads these from the redis: hash too.
       options[:expire_after] = redis.delete(:expire_after) if redis.key?(:expire_after) && !options.key?(:expire_after)
-      ttl = own.key?(:ttl) ? own[:ttl] : redis.delete(:ttl)
-      key_prefix = own.key?(:key_prefix) ? own[:key_prefix] : redis.delete(:key_prefix)
+      redis_ttl = redis.delete(:ttl)
+      ttl = own[:ttl].nil? ? redis_ttl : own[:ttl]
+      redis_prefix = redis.delete(:key_prefix)
+      key_prefix = own[:key_prefix].nil? ? redis_prefix : own[:key_prefix]
       options[:ttl] = ttl if ttl # per-request, like expire_after: request.session_options[:ttl] = ...
 
       @sk_callbacks = {

@@ -38,3 +38,7 @@ module ActionDispatch
     end
   end
 end
+
+# For Rails' lookup when this gem was required before Rails (see
+# lib/sessionkeeper.rb); redis-session-store is found the same way.
+SessionkeeperStore = ActionDispatch::Session::SessionkeeperStore unless Object.const_defined?(:SessionkeeperStore, false)

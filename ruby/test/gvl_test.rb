@@ -1,0 +1,81 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "timeout"
+
+# The GVL is released during every Redis wait, and the wait can be
+# interrupted. `CLIENT PAUSE ... ALL` (sent from redis-cli, another
+# connection) makes Redis hold every reply, so a load blocks for the pause.
+class GvlTest < Minitest::Test
+  def setup
+    @url = require_url(:standalone)
+    @store = Sessionkeeper::Store.new(@url, key_prefix: TestRedis.unique_prefix("gvl"), command_timeout: 5)
+    @id, = @store.create("a" => 1) # connects before the pause
+  end
+
+  def teardown
+    TestRedis.cli(@url, "CLIENT", "UNPAUSE") if @url
+  end
+
+  def pause(ms)
+    TestRedis.cli(@url, "CLIENT", "PAUSE", ms, "ALL")
+  end
+
+  def test_other_threads_run_while_one_waits_on_redis
+    ticks = 0
+    stop = false
+    ticker = Thread.new do
+      until stop
+        ticks += 1
+        sleep 0.01
+      end
+    end
+    sleep 0.05
+    pause(1000)
+    before = ticks
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    loaded = @store.load(@id)
+    waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+    during = ticks - before
+    assert_equal({ "a" => 1 }, loaded.data)
+    assert_operator waited, :>=, 0.7, "the pause did not block the load"
+    # One tick per 10 ms: ~100 with the GVL released, 0-1 with it held.
+    assert_operator during, :>=, 30, "the ticker thread ran #{during} times in #{waited.round(2)}s: the GVL was held"
+  ensure
+    stop = true
+    ticker&.join(2) || ticker&.kill
+  end
+
+  def test_timeout_interrupts_a_wait
+    pause(3000)
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    assert_raises(Timeout::Error) { Timeout.timeout(0.3) { @store.load(@id) } }
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 1.5
+    TestRedis.cli(@url, "CLIENT", "UNPAUSE")
+    assert_equal({ "a" => 1 }, @store.load(@id).data, "the store still works after an interrupted call")
+  end
+
+  def test_thread_raise_interrupts_a_wait
+    pause(3000)
+    waiter = Thread.new do
+      @store.load(@id)
+      :finished
+    rescue RuntimeError => e
+      e.message
+    end
+    sleep 0.2
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    waiter.raise(RuntimeError, "stop waiting")
+    assert_equal "stop waiting", waiter.value
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 1.5, "the wait was not interrupted"
+  end
+
+  def test_command_timeout_bounds_a_wait
+    store = Sessionkeeper::Store.new(@url, key_prefix: TestRedis.unique_prefix("gvl"), command_timeout: 0.3)
+    id, = store.create("a" => 1)
+    pause(2000)
+    e = assert_raises(Sessionkeeper::TimeoutError) { store.load(id) }
+    assert e.temporary?
+    assert_kind_of Sessionkeeper::ConnectionError, e
+  end
+end

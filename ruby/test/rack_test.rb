@@ -1,0 +1,111 @@
+# frozen_string_literal: true
+
+require_relative "test_helper"
+require "rack"
+require "rack/test"
+require "sessionkeeper/rack"
+
+# The plain Rack middleware (Sinatra, Roda): same options as the Rails store,
+# including redis-session-store's option shapes.
+class RackSessionTest < Minitest::Test
+  COOKIE = "app.session"
+
+  # A tiny app: /set?k=v, /get?k=, /renew, /drop, /all
+  ENDPOINT = lambda do |env|
+    req = Rack::Request.new(env)
+    session = env["rack.session"]
+    options = env["rack.session.options"]
+    body = case req.path_info
+           when "/set" then req.GET.each { |k, v| session[k] = v } && "ok"
+           when "/get" then session[req.GET["k"]].inspect
+           when "/renew" then (options[:renew] = true) && (session["renewed"] = "yes")
+           when "/renew_only" then (options[:renew] = true) && "ok"
+           when "/drop" then (options[:drop] = true) && "ok"
+           when "/all" then session.to_hash.inspect
+           else "?"
+           end
+    [200, { "Content-Type" => "text/plain" }, [body.to_s]]
+  end
+
+  def setup
+    @url = require_url(:standalone)
+    @prefix = TestRedis.unique_prefix("rack")
+    @down = []
+  end
+
+  def browser(**options)
+    defaults = { url: @url, key: COOKIE, key_prefix: @prefix, expire_after: 600, same_site: :strict }
+    app = Rack::Builder.new do
+      use Sessionkeeper::Rack::Session, defaults.merge(options)
+      run ENDPOINT
+    end.to_app
+    Rack::Test::Session.new(app)
+  end
+
+  def store(**options)
+    Sessionkeeper::Store.new(@url, key_prefix: @prefix, idle_ttl: 600, **options)
+  end
+
+  def pttl(prefix, id)
+    Integer(TestRedis.cli(@url, "PTTL", TestRedis.storage_key(prefix, id)))
+  end
+
+  def test_set_get_and_cookie_attributes
+    b = browser
+    b.get "/set?a=1"
+    line = b.last_response.headers["Set-Cookie"]
+    assert_match(/\A#{Regexp.escape(COOKIE)}=\h{32}; path=\/; expires=[^;]+; HttpOnly; SameSite=Strict\z/, line)
+    id = b.cookie_jar[COOKIE]
+    assert_equal({ "a" => "1" }, store.load(id).data)
+    b.get "/get?k=a"
+    assert_equal '"1"', b.last_response.body
+  end
+
+  def test_renew_and_drop
+    b = browser
+    b.get "/set?a=1"
+    old_id = b.cookie_jar[COOKIE]
+    b.get "/renew"
+    new_id = b.cookie_jar[COOKIE]
+    refute_equal old_id, new_id
+    assert_nil store.load(old_id)
+    assert_equal({ "a" => "1", "renewed" => "yes" }, store.load(new_id).data)
+    b.get "/drop"
+    assert_nil store.load(new_id)
+  end
+
+  # Rack loads a session lazily; a renew must move the stored data even when
+  # the request never read it.
+  def test_renew_of_a_session_the_request_never_read
+    b = browser
+    b.get "/set?a=1"
+    old_id = b.cookie_jar[COOKIE]
+    b.get "/renew_only"
+    new_id = b.cookie_jar[COOKIE]
+    refute_equal old_id, new_id
+    assert_nil store.load(old_id)
+    assert_equal({ "a" => "1" }, store.load(new_id).data)
+  end
+
+  def test_redis_session_store_option_shapes
+    prefix = TestRedis.unique_prefix("rss")
+    b = browser(key_prefix: nil, expire_after: 600, redis: { url: @url, key_prefix: prefix, ttl: 120 })
+    b.get "/set?a=1"
+    id = b.cookie_jar[COOKIE]
+    ttl = pttl(prefix, id)
+    assert_operator ttl, :<=, 120_000, "ttl: is the Redis expiry"
+    assert_operator ttl, :>, 100_000
+    expires = Time.httpdate(b.last_response.headers["Set-Cookie"][/expires=([^;]+)/, 1])
+    assert_in_delta Time.now + 600, expires, 5, "expire_after: is the cookie's"
+  end
+
+  def test_redis_down_fails_open
+    b = browser(url: "redis://127.0.0.1:#{TestRedis.closed_port}/0", connect_timeout: 0.3,
+                on_redis_down: ->(e, _env, sid) { @down << [e, sid] })
+    b.get "/set?a=1"
+    assert_equal 200, b.last_response.status
+    assert_nil b.last_response.headers["Set-Cookie"]
+    assert_equal 1, @down.size
+    assert_kind_of Sessionkeeper::ConnectionError, @down.first[0]
+  end
+end

@@ -1,0 +1,298 @@
+# frozen_string_literal: true
+
+# A real Rails 6.1 app (test/rails_app.rb) driven by ActionDispatch::IntegrationTest.
+# Run once per topology: SK_TEST_TOPOLOGY=standalone|cluster (one Rails app per process).
+require_relative "test_helper"
+require_relative "rails_app"
+require "active_support/test_case"
+require "action_dispatch/testing/integration"
+
+ActiveSupport.test_order = :random
+
+module RailsTestHelpers
+  COOKIE = "_sk_test_session"
+
+  def store
+    # Loading slides the expiry: use the app's, and pttl to look without touching.
+    @store ||= Sessionkeeper::Store.new(SkTest.url, key_prefix: SkTest::KEY_PREFIX, idle_ttl: 3600)
+  end
+
+  # Milliseconds the session has left in Redis, read without sliding it.
+  def pttl(id)
+    Integer(TestRedis.cli(SkTest.url, "PTTL", TestRedis.storage_key(SkTest::KEY_PREFIX, id)))
+  end
+
+  def session_id
+    cookies[COOKIE]
+  end
+
+  # The Set-Cookie line for the session cookie in the last response, or nil.
+  def session_set_cookie
+    header = response.headers["Set-Cookie"]
+    lines = header.is_a?(Array) ? header : header.to_s.split("\n")
+    lines.find { |line| line.start_with?("#{COOKIE}=") }
+  end
+
+  def stored(id)
+    store.load(id)&.data
+  end
+
+  def json
+    JSON.parse(response.body)
+  end
+end
+
+class RailsSessionTest < ActionDispatch::IntegrationTest
+  include RailsTestHelpers
+
+  def setup
+    SkTest.redis_down_calls.clear
+    SkTest.load_errors.clear
+  end
+
+  def test_set_read_update_delete
+    get "/set", params: { a: "1", b: "2" }
+    assert_response :success
+    id = session_id
+    assert_match(/\A\h{32}\z/, id)
+    assert_equal({ "a" => "1", "b" => "2" }, stored(id))
+
+    get "/get", params: { k: "a" }
+    assert_equal '"1"', response.body
+    get "/set", params: { a: "3" }
+    get "/delete", params: { k: "b" }
+    assert_equal id, session_id, "the id stays the same"
+    assert_equal({ "a" => "3" }, stored(id))
+    get "/all"
+    assert_equal({ "a" => "3" }, json["data"])
+    assert_equal id, json["id"]
+  end
+
+  def test_values_keep_their_types_and_indifferent_access
+    get "/types"
+    data = stored(session_id)
+    assert_equal "value", data["sym"]
+    assert_equal Time.at(1_700_000_000, 5, :usec), data["time"]
+    assert_equal({ "user" => { "name" => "Ann", "roles" => ["admin"] } }, data["nested"])
+    get "/name"
+    assert_equal "Ann", response.body
+  end
+
+  def test_unsupported_value_raises_naming_the_key
+    e = assert_raises(Sessionkeeper::CodecError) { get "/bad" }
+    assert_match(/session key "object": cannot store an instance of Object/, e.message)
+  end
+
+  def test_flash_survives_one_redirect
+    get "/flash_set"
+    assert_response :redirect
+    follow_redirect!
+    assert_equal "saved!", response.body
+    get "/flash_show"
+    assert_equal "", response.body
+  end
+
+  def test_csrf_token_is_kept_in_the_session
+    ActionController::Base.allow_forgery_protection = true
+    get "/token"
+    token = response.body
+    assert stored(session_id).key?("_csrf_token")
+    post "/protected", params: { authenticity_token: token }
+    assert_response :success
+    assert_raises(ActionController::InvalidAuthenticityToken) do
+      post "/protected", params: { authenticity_token: "forged" }
+    end
+  ensure
+    ActionController::Base.allow_forgery_protection = false
+  end
+
+  def test_reset_session_destroys_the_old_session
+    get "/set", params: { user_id: "7" }
+    old_id = session_id
+    get "/reset"
+    new_id = session_id
+    refute_equal old_id, new_id
+    assert_nil stored(old_id)
+    assert_equal({ "after_reset" => "yes" }, stored(new_id))
+  end
+
+  def test_renew_on_login_keeps_data_under_a_new_id
+    get "/set", params: { cart: "3 items" }
+    old_id = session_id
+    get "/login"
+    new_id = session_id
+    refute_equal old_id, new_id
+    assert_nil stored(old_id), "the pre-login id is dead (session fixation)"
+    assert_equal({ "cart" => "3 items", "user_id" => 42 }, stored(new_id))
+  end
+
+  def test_cookie_attributes
+    get "/set", params: { a: "1" }
+    line = session_set_cookie
+    refute_nil line
+    assert_match(/\A#{COOKIE}=\h{32}; path=\//, line)
+    assert_match(/; HttpOnly/i, line)
+    assert_match(/; SameSite=Lax/i, line)
+    expires = Time.httpdate(line[/expires=([^;]+)/, 1])
+    assert_in_delta Time.now + 3600, expires, 5
+    assert_in_delta 3_600_000, pttl(session_id), 5000, "Redis TTL follows expire_after"
+  end
+
+  def test_per_request_expire_after
+    get "/expire_soon"
+    id = session_id
+    expires = Time.httpdate(session_set_cookie[/expires=([^;]+)/, 1])
+    assert_in_delta Time.now + 1, expires, 2
+    assert_operator pttl(id), :<=, 1000
+    sleep 1.3
+    assert_nil stored(id), "expired in Redis"
+    get "/all"
+    assert_equal({}, json["data"])
+  end
+
+  def test_untouched_or_empty_session_is_not_stored_and_gets_no_cookie
+    get "/read_only"
+    assert_nil session_set_cookie
+    assert_nil session_id
+  end
+
+  def test_skip_drop_defer
+    get "/skip"
+    assert_nil session_set_cookie, ":skip sends no cookie"
+    assert_nil session_id
+
+    get "/set", params: { a: "1" }
+    id = session_id
+    get "/drop"
+    assert_nil stored(id), ":drop destroys the session"
+    assert_nil session_set_cookie
+
+    reset!
+    get "/defer"
+    assert_nil session_set_cookie, ":defer sends no cookie"
+  end
+
+  def test_two_requests_changing_different_keys_keep_both
+    get "/set", params: { base: "1" }
+    id = session_id
+    SkTest.latch = SkTest::Latch.new(2)
+    threads = [%w[left L], %w[right R]].map do |k, v|
+      Thread.new do
+        s = open_session
+        s.cookies[COOKIE] = id
+        s.get "/slow_set", params: { k: k, v: v }
+        s.response.status
+      end
+    end
+    assert_equal [200, 200], threads.map { |t| t.join(10)&.value }
+    assert_equal({ "base" => "1", "left" => "L", "right" => "R" }, stored(id))
+  end
+
+  def test_logout_racing_a_slow_request_never_brings_the_session_back
+    get "/set", params: { user_id: "7" }
+    id = session_id
+    SkTest.latch = SkTest::Latch.new(2)
+    slow = Thread.new do
+      s = open_session
+      s.cookies[COOKIE] = id
+      s.get "/slow_set", params: { k: "late", v: "write" }
+      s.response
+    end
+    sleep 0.05 until SkTest.latch.instance_variable_get(:@arrived) == 1 || !slow.alive?
+    logout = open_session
+    logout.cookies[COOKIE] = id
+    logout.get "/reset"
+    SkTest.latch.arrive_and_wait
+    slow_response = slow.join(10)&.value
+    assert_equal 200, slow_response.status
+    assert_nil stored(id), "the destroyed session stays destroyed"
+    refute_match(/#{COOKIE}=/, slow_response.headers["Set-Cookie"].to_s, "no cookie for a session that was not saved")
+    assert_equal({ "after_reset" => "yes" }, stored(logout.cookies[COOKIE]))
+  end
+
+  def test_corrupt_session_calls_on_session_load_error_and_starts_fresh
+    get "/set", params: { a: "1" }
+    id = session_id
+    TestRedis.cli(SkTest.url, "HSET", TestRedis.storage_key(SkTest::KEY_PREFIX, id), "a:a", "\xC1")
+    get "/all"
+    assert_response :success
+    assert_equal({}, json["data"])
+    assert_equal 1, SkTest.load_errors.size
+    error, sid = SkTest.load_errors.first
+    assert_kind_of Sessionkeeper::CodecError, error
+    assert_equal id, sid
+    assert_nil stored(id), "the corrupt session was removed"
+  end
+
+  def test_redis_timeout_fails_open_with_a_fresh_unsaved_session
+    skip "CLIENT PAUSE is per node; the standalone run covers it" if TestRedis.topology == :cluster
+    get "/set", params: { a: "1" }
+    TestRedis.cli(SkTest.url, "CLIENT", "PAUSE", 1500, "ALL")
+    begin
+      get "/set", params: { b: "2" }
+      assert_response :success
+      assert_nil session_set_cookie, "no cookie for a session that was not saved"
+      assert_equal 1, SkTest.redis_down_calls.size
+      assert_kind_of Sessionkeeper::TimeoutError, SkTest.redis_down_calls.first[0]
+    ensure
+      TestRedis.cli(SkTest.url, "CLIENT", "UNPAUSE")
+    end
+    assert_equal({ "a" => "1" }, stored(session_id), "the stored session is untouched")
+  end
+end
+
+# Redis unreachable: the same routes behind a store pointed at a closed port.
+class RailsRedisDownTest < ActionDispatch::IntegrationTest
+  include RailsTestHelpers
+
+  def build_app(**options)
+    store_options = {
+      url: "redis://127.0.0.1:#{TestRedis.closed_port}/0", key: COOKIE, connect_timeout: 0.3, command_timeout: 0.3,
+      on_redis_down: ->(e, env, sid) { @down << [e, env, sid] }
+    }.merge(options)
+    stack = Rack::Builder.new do
+      use ActionDispatch::Cookies
+      use ActionDispatch::Session::SessionkeeperStore, store_options
+      run Rails.application.routes
+    end.to_app
+    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+  end
+
+  def setup
+    @down = []
+  end
+
+  def app
+    @app ||= build_app
+  end
+
+  def test_fail_open_gives_a_fresh_unsaved_session
+    cookies[COOKIE] = "a" * 32
+    get "/all"
+    assert_response :success
+    assert_equal({}, json["data"])
+    get "/set", params: { a: "1" }
+    assert_response :success
+    assert_nil session_set_cookie, "no cookie for a session that was never saved"
+    assert_equal 2, @down.size, "once per request"
+    error, env, sid = @down.first
+    assert_kind_of Sessionkeeper::ConnectionError, error
+    assert error.temporary?
+    assert_kind_of Hash, env
+    assert_equal "a" * 32, sid
+  end
+
+  def test_fail_closed_raises
+    @app = build_app(fail_open: false)
+    cookies[COOKIE] = "a" * 32
+    assert_raises(Sessionkeeper::ConnectionError) { get "/all" }
+    assert_empty @down
+  end
+
+  def test_options_are_checked_at_boot
+    assert_raises(ArgumentError) { build_app(on_redis_down: "not callable") }
+    assert_raises(ArgumentError) { build_app(serializer: :yaml) }
+    assert_raises(ArgumentError) { build_app(redis: { client: Object.new }) }
+    assert_raises(Sessionkeeper::ConfigError) { build_app(url: "bogus://") }
+  end
+end
