@@ -127,6 +127,15 @@ impl Baseline {
     }
 }
 
+#[napi]
+impl Baseline {
+    /// An independent copy: saving with one does not update the other.
+    #[napi]
+    pub fn copy(&self) -> Baseline {
+        Baseline::wrap(self.inner.lock().unwrap_or_else(PoisonError::into_inner).clone())
+    }
+}
+
 fn baseline_js(w: &Writer, b: engine::Baseline) -> R<sys::napi_value> {
     let env = w.env();
     // SAFETY: `env` is the env of the current callback.

@@ -1,0 +1,298 @@
+'use strict'
+// SessionkeeperStore: an express-session store (also usable by @fastify/session)
+// over the native Store. Only adapts express-session's interface; every session
+// rule (change detection, merging, expiry, ids, corrupt values) lives in the engine.
+
+const { EventEmitter } = require('node:events')
+const { createRequire } = require('node:module')
+const path = require('node:path')
+const native = require('./native')
+
+// express-session's Store base class: from the app when this package is linked
+// (a symlinked package resolves modules from its own directory first).
+function findExpressSessionStore () {
+  for (const from of [__filename, path.join(process.cwd(), 'index.js')]) {
+    try {
+      return createRequire(from)('express-session').Store
+    } catch {}
+  }
+  return null
+}
+const Base = findExpressSessionStore() || EventEmitter
+
+// Baselines remembered for callers that do not go through createSession
+// (@fastify/session, direct calls), by session id, most recent last.
+const RECENT_LIMIT = 10000
+// A touch is skipped when the load already slid the TTL to within this much
+// of what the cookie asks for.
+const TTL_SLACK_MS = 1000
+
+class SessionkeeperStore extends Base {
+  /**
+   * @param {object} options `url` (required unless `store` is given), `ttl`,
+   *   `failOpen`, `disableTouch`, `store`, and any engine option (`key_prefix`,
+   *   `command_timeout`, `idle_ttl`, ...).
+   */
+  constructor (options = {}) {
+    super()
+    const { url, store, ttl, failOpen = false, disableTouch = false, ...engineOptions } = options
+    if (store !== undefined) {
+      if (!(store instanceof native.Store)) throw new TypeError('options.store must be a sessionkeeper Store')
+      this.store = store
+    } else {
+      if (typeof url !== 'string') throw new TypeError('options.url must be a Redis URL string (redis://, rediss://, redis+cluster://, redis+sentinel://, memory://)')
+      this.store = new native.Store(url, engineOptions)
+    }
+    if (ttl !== undefined && typeof ttl !== 'function' && !(typeof ttl === 'number' && ttl > 0)) {
+      throw new TypeError('options.ttl must be a number of seconds > 0 or a function (session) => seconds')
+    }
+    this.ttl = ttl
+    this.failOpen = Boolean(failOpen)
+    this.disableTouch = Boolean(disableTouch)
+    // What get() returned -> its entry, until createSession wraps it.
+    this._loaded = new WeakMap()
+    // express-session's Session object -> the entry of the request holding it.
+    this._bySession = new WeakMap()
+    this._recent = new Map()
+    // The TTL the cookies of this app ask for, learnt from set/touch, so a
+    // load can slide the expiry right away and an unchanged request needs no
+    // second round trip.
+    this._learnedTtlMs = undefined
+  }
+
+  get (sid, cb) {
+    return callbackify(this._get(sid), cb)
+  }
+
+  set (sid, sess, cb) {
+    return callbackify(this._set(sid, sess).then(() => undefined), cb)
+  }
+
+  destroy (sid, cb) {
+    return callbackify(this._destroy(sid), cb)
+  }
+
+  touch (sid, sess, cb) {
+    return callbackify(this._touch(sid, sess), cb)
+  }
+
+  // express-session calls this with what get() returned; the Session it makes
+  // is what set()/touch() receive, so the request's baseline moves to it.
+  createSession (req, sess) {
+    const entry = this._loaded.get(sess)
+    const session = super.createSession(req, sess)
+    if (entry) this._bySession.set(session, entry)
+    return session
+  }
+
+  async _get (sid) {
+    const ttlMs = this._learnedTtlMs ?? this._ttlOptionMs()
+    let loaded
+    try {
+      loaded = await this.store.load(sid, ttlMs)
+    } catch (err) {
+      if (err.code === 'SESSIONKEEPER_CODEC') {
+        // The engine removed the undecodable session; the request gets a
+        // fresh one instead of an error on every request.
+        this.emit('corrupt', err, sid)
+        return null
+      }
+      if (this.failOpen && err.temporary) {
+        this.emit('failopen', err, 'get', sid)
+        return null
+      }
+      throw err
+    }
+    if (loaded === null) return null
+    const sess = loaded.data
+    const cookie = isPlainObject(sess.cookie) ? sess.cookie : {}
+    const stored = cookieKey(cookie)
+    if (cookie.expires === undefined && typeof cookie.originalMaxAge === 'number' && loaded.meta.expiresAtMs !== null) {
+      // Stored without `expires` (see _storedCookie): the session ends when
+      // the engine expires it, and that is what the cookie says.
+      cookie.expires = new Date(loaded.meta.expiresAtMs).toISOString()
+    }
+    if (cookie.expires != null && !(Date.parse(cookie.expires) > Date.now())) return null
+    sess.cookie = cookie
+    const entry = { baseline: loaded.baseline, ttlMs, cookie: stored }
+    this._loaded.set(sess, entry)
+    this._remember(sid, entry)
+    return sess
+  }
+
+  async _set (sid, sess) {
+    const ttlMs = this._ttlMs(sess)
+    if (ttlMs !== undefined && ttlMs <= 0) {
+      // The cookie has already expired: nothing to keep.
+      await this._destroy(sid)
+      return
+    }
+    try {
+      const data = this._data(sess)
+      const entry = this._entry(sid, sess)
+      if (entry) {
+        // Per request (express): the baseline is this request's own and save
+        // keeps it current. By id only (fastify): save with a copy, so one
+        // request's save never becomes another's baseline.
+        const baseline = entry.shared ? entry.baseline.copy() : entry.baseline
+        const { outcome } = await this.store.save(sid, baseline, data, ttlMs)
+        if (outcome === 'unchanged' && !sameTtl(entry.ttlMs, ttlMs)) {
+          await this.store.touch(sid, ttlMs)
+        }
+        // 'gone': destroyed or expired meanwhile; a logout stays a logout.
+        if (outcome !== 'gone') this._saved(sid, sess, entry, baseline, ttlMs, data.cookie)
+        return
+      }
+      let baseline = await this.store.insert(sid, data, ttlMs)
+      if (baseline === null) {
+        // A session with this id exists but this process never loaded it:
+        // write every key we have, delete none, never re-create.
+        baseline = this.store.emptyBaseline()
+        const { outcome } = await this.store.save(sid, baseline, data, ttlMs)
+        if (outcome === 'gone') return
+      }
+      this._saved(sid, sess, null, baseline, ttlMs, data.cookie)
+    } catch (err) {
+      if (this.failOpen && err.temporary) {
+        this.emit('failopen', err, 'set', sid)
+        return
+      }
+      throw err
+    }
+  }
+
+  async _touch (sid, sess) {
+    if (this.disableTouch) return
+    const ttlMs = this._ttlMs(sess)
+    if (ttlMs !== undefined && ttlMs <= 0) {
+      await this._destroy(sid)
+      return
+    }
+    try {
+      const cookie = this._storedCookie(sess.cookie)
+      const json = cookieKey(cookie)
+      const entry = this._entry(sid, sess)
+      if (entry && entry.cookie === json) {
+        // The load slid the TTL already when it matched; one round trip in all.
+        if (!sameTtl(entry.ttlMs, ttlMs)) {
+          await this.store.touch(sid, ttlMs)
+          entry.ttlMs = ttlMs
+        }
+      } else {
+        // The stored cookie changed (maxAge, or `expires` with a ttl
+        // function): write only the cookie, which also slides the TTL; a
+        // destroyed session is not re-created.
+        const baseline = this.store.emptyBaseline()
+        const { outcome } = await this.store.save(sid, baseline, { cookie }, ttlMs)
+        if (entry && outcome !== 'gone') {
+          entry.cookie = json
+          entry.ttlMs = ttlMs
+        }
+      }
+      if (ttlMs !== undefined) this._learnedTtlMs = ttlMs
+    } catch (err) {
+      if (this.failOpen && err.temporary) {
+        this.emit('failopen', err, 'touch', sid)
+        return
+      }
+      throw err
+    }
+  }
+
+  async _destroy (sid) {
+    this._recent.delete(sid)
+    // Errors always reach the caller, fail-open or not: a logout that did not
+    // happen must not look like one that did.
+    await this.store.destroy(sid)
+  }
+
+  _saved (sid, sess, entry, baseline, ttlMs, cookie) {
+    const next = entry && !entry.shared ? entry : { baseline, ttlMs, cookie: null }
+    next.baseline = baseline
+    next.ttlMs = ttlMs
+    next.cookie = cookieKey(cookie)
+    if (sess && typeof sess === 'object') this._bySession.set(sess, next)
+    this._remember(sid, next)
+    if (ttlMs !== undefined) this._learnedTtlMs = ttlMs
+  }
+
+  _entry (sid, sess) {
+    const own = sess && typeof sess === 'object' && (this._bySession.get(sess) || this._loaded.get(sess))
+    if (own) return own
+    const recent = this._recent.get(sid)
+    return recent ? { ...recent, shared: true } : undefined
+  }
+
+  _remember (sid, entry) {
+    this._recent.delete(sid)
+    this._recent.set(sid, entry)
+    if (this._recent.size > RECENT_LIMIT) this._recent.delete(this._recent.keys().next().value)
+  }
+
+  // The session's keys as stored: everything but `cookie` as it is, and the
+  // cookie in its stored form.
+  _data (sess) {
+    const data = {}
+    for (const key of Object.keys(sess)) {
+      if (key !== 'cookie') data[key] = sess[key]
+    }
+    data.cookie = this._storedCookie(sess.cookie)
+    return data
+  }
+
+  // Cookie#toJSON's fields. With a maxAge, `expires` is left out: the engine's
+  // expiry is the session's, so it need not be rewritten on every request
+  // (get() puts it back). With a ttl function the two can differ, so
+  // `expires` is kept and checked on get().
+  _storedCookie (cookie) {
+    if (!cookie || typeof cookie !== 'object') return {}
+    const c = { ...(typeof cookie.toJSON === 'function' ? cookie.toJSON() : cookie) }
+    if (typeof c.originalMaxAge === 'number' && typeof this.ttl !== 'function') {
+      delete c.expires
+    } else if (c.expires instanceof Date) {
+      c.expires = c.expires.toISOString()
+    }
+    for (const k of Object.keys(c)) if (c[k] === undefined) delete c[k]
+    return c
+  }
+
+  // connect-redis' rule, in milliseconds: a ttl function wins, then the
+  // cookie's expiry, then the ttl option; undefined means the store's idle_ttl.
+  _ttlMs (sess) {
+    if (typeof this.ttl === 'function') return Math.ceil(Number(this.ttl(sess)) * 1000)
+    const expires = sess && sess.cookie && sess.cookie.expires
+    if (expires) return new Date(expires).getTime() - Date.now()
+    return this._ttlOptionMs()
+  }
+
+  _ttlOptionMs () {
+    return typeof this.ttl === 'number' ? Math.ceil(this.ttl * 1000) : undefined
+  }
+}
+
+function sameTtl (a, b) {
+  if (a === undefined || b === undefined) return a === b
+  return Math.abs(a - b) <= TTL_SLACK_MS
+}
+
+// A stored cookie's identity, whatever the order of its fields.
+function cookieKey (cookie) {
+  return JSON.stringify(Object.keys(cookie).sort().map((k) => [k, cookie[k]]))
+}
+
+function isPlainObject (v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+// Node-style callback when one is given (called outside the promise chain, so
+// a throwing callback is an ordinary uncaught exception), else the Promise.
+function callbackify (promise, cb) {
+  if (typeof cb !== 'function') return promise
+  promise.then(
+    (value) => process.nextTick(cb, null, value),
+    (err) => process.nextTick(cb, err)
+  )
+  return undefined
+}
+
+module.exports = { SessionkeeperStore }
