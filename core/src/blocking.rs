@@ -70,6 +70,26 @@ impl BlockingStore {
         block_on(self.store.legacy_delete(id, sources))
     }
 
+    pub fn handles(&self) -> Result<Vec<String>> {
+        block_on(self.store.handles())
+    }
+
+    pub fn count(&self) -> Result<usize> {
+        block_on(self.store.count())
+    }
+
+    pub fn clear(&self) -> Result<usize> {
+        block_on(self.store.clear())
+    }
+
+    pub fn peek_handle(&self, handle: &str) -> Result<Option<Loaded>> {
+        block_on(self.store.peek_handle(handle))
+    }
+
+    pub fn destroy_handle(&self, handle: &str) -> Result<bool> {
+        block_on(self.store.destroy_handle(handle))
+    }
+
     pub fn stats(&self) -> Stats {
         self.store.stats()
     }

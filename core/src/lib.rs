@@ -23,5 +23,5 @@ pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
 pub use id::{generate_id, is_valid_id, storage_key};
 pub use metrics::Stats;
-pub use store::{Baseline, LegacyKey, LegacyValue, Loaded, Meta, SaveOutcome, Store};
+pub use store::{is_valid_handle, Baseline, LegacyKey, LegacyValue, Loaded, Meta, SaveOutcome, Store};
 pub use value::{Map, SessionData, Timestamp, Value};

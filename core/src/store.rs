@@ -185,26 +185,26 @@ impl Store {
     pub async fn load(&self, id: &str) -> Result<Option<Loaded>> {
         let m = &self.inner.metrics;
         Metrics::add(&m.loads, 1);
-        let Some(key) = self.key(id) else {
-            Metrics::add(&m.misses, 1);
-            return Ok(None);
+        let loaded = match self.key(id) {
+            Some(key) => self.load_key(&key, Some(self.expiry())).await,
+            None => Ok(None),
         };
+        Metrics::add(if matches!(loaded, Ok(Some(_))) { &m.hits } else { &m.misses }, 1);
+        loaded
+    }
+
+    /// Reads the record at `key`, sliding its expiry if `slide` is given; a
+    /// record that cannot be decoded is deleted and reported.
+    async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
         let backend = self.backend()?;
-        let Some(record) = self.round_trip(backend.load(&key, self.expiry())).await? else {
-            Metrics::add(&m.misses, 1);
-            return Ok(None);
-        };
-        Metrics::add(&m.bytes_read, record.fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        let Some(record) = self.round_trip(backend.load(key, slide)).await? else { return Ok(None) };
+        Metrics::add(&self.inner.metrics.bytes_read, record.fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
         match decode_record(record) {
-            Ok(loaded) => {
-                Metrics::add(&m.hits, 1);
-                Ok(Some(loaded))
-            }
+            Ok(loaded) => Ok(Some(loaded)),
             Err(e) => {
-                Metrics::add(&m.misses, 1);
                 // Keeping an undecodable session would fail every request
                 // that carries its cookie until it expires.
-                let removed = self.round_trip(backend.delete(&key)).await.is_ok();
+                let removed = self.round_trip(backend.delete(key)).await.is_ok();
                 let what = if removed { "it was removed" } else { "removing it failed too" };
                 self.count_error(Err(Error::codec(format!("{}; {what}", e.message()))))
             }
@@ -361,7 +361,7 @@ impl Store {
     pub async fn renew(&self, id: &str) -> Result<Option<String>> {
         let Some(key) = self.key(id) else { return Ok(None) };
         let backend = self.backend()?;
-        let Some(record) = self.round_trip(backend.load(&key, self.expiry())).await? else { return Ok(None) };
+        let Some(record) = self.round_trip(backend.load(&key, Some(self.expiry()))).await? else { return Ok(None) };
         for _ in 0..4 {
             let new_id = self.count_error(generate_id())?;
             let new_key = storage_key(&self.inner.config.key_prefix, &new_id).expect("generated ids are valid");
@@ -373,6 +373,58 @@ impl Store {
             }
         }
         self.count_error(Err(Error::unexpected("could not find a free session id")))
+    }
+
+    /// The handle of every live session under this store's key prefix, on
+    /// every Cluster master: `2::<sha256 hex>`, the key without the prefix.
+    /// A handle is not a session id (ids cannot be recovered from keys, by
+    /// design) and cannot be used as a cookie; it works with `peek_handle`
+    /// and `destroy_handle`. For admin tools and express-session's
+    /// `all`/`ids`; it SCANs the whole keyspace, so not for request paths.
+    pub async fn handles(&self) -> Result<Vec<String>> {
+        let prefix = &self.inner.config.key_prefix;
+        let keys = self.scan_sessions().await?;
+        Ok(keys.into_iter().filter_map(|k| k.strip_prefix(prefix.as_str()).map(str::to_owned)).filter(|h| is_valid_handle(h)).collect())
+    }
+
+    async fn scan_sessions(&self) -> Result<Vec<String>> {
+        let pattern = format!("{}2::*", escape_glob(&self.inner.config.key_prefix));
+        let backend = self.backend()?;
+        self.count_error(backend.scan(&pattern).await)
+    }
+
+    /// The number of live sessions under this store's key prefix (a SCAN).
+    pub async fn count(&self) -> Result<usize> {
+        Ok(self.handles().await?.len())
+    }
+
+    /// Deletes every session under this store's key prefix; returns how many.
+    pub async fn clear(&self) -> Result<usize> {
+        let mut deleted = 0;
+        for handle in self.handles().await? {
+            deleted += usize::from(self.destroy_handle(&handle).await?);
+        }
+        Ok(deleted)
+    }
+
+    /// Reads the session behind a handle from `handles`, without sliding its
+    /// expiry (listing sessions must not keep them alive).
+    pub async fn peek_handle(&self, handle: &str) -> Result<Option<Loaded>> {
+        if !is_valid_handle(handle) {
+            return Ok(None);
+        }
+        self.load_key(&format!("{}{handle}", self.inner.config.key_prefix), None).await
+    }
+
+    /// Deletes the session behind a handle from `handles`.
+    pub async fn destroy_handle(&self, handle: &str) -> Result<bool> {
+        if !is_valid_handle(handle) {
+            return Ok(false);
+        }
+        let backend = self.backend()?;
+        let gone = self.round_trip(backend.delete(&format!("{}{handle}", self.inner.config.key_prefix))).await?;
+        Metrics::add(&self.inner.metrics.destroys, 1);
+        Ok(gone)
     }
 
     /// Encodes every top-level value and enforces `max_size`.
@@ -404,6 +456,26 @@ impl Baseline {
     pub fn codec(&self) -> Codec {
         self.codec
     }
+}
+
+/// `2::` and 64 lowercase hex digits: the only handles `handles` returns,
+/// so nothing else is ever turned into a key.
+pub fn is_valid_handle(handle: &str) -> bool {
+    handle.len() == 67
+        && handle.starts_with("2::")
+        && handle.bytes().skip(3).all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Escapes the glob characters of a literal for SCAN's MATCH.
+fn escape_glob(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len() + 4);
+    for c in literal.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn decode_record(record: Record) -> Result<Loaded> {

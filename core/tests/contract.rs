@@ -26,6 +26,7 @@ for_each_backend!(
     oversized_sessions_are_refused_and_nothing_is_written,
     sessions_of_another_codec_are_read_and_merged,
     stats_count_what_happened,
+    listing_counting_and_clearing_sessions,
 );
 
 fn every_type() -> sessionkeeper_core::SessionData {
@@ -313,4 +314,56 @@ fn stats_count_what_happened(t: Target) {
     assert_eq!(s.round_trips.count, 5);
     assert!(s.round_trips.p50_us <= s.round_trips.p99_us && s.round_trips.p99_us <= s.round_trips.max_us);
     assert!(s.errors.iter().all(|(_, n)| *n == 0));
+}
+
+fn listing_counting_and_clearing_sessions(t: Target) {
+    let u = common::unique();
+    // Glob characters in the prefix are matched literally: unescaped, this
+    // pattern would also match the neighbour's keys.
+    let Some(store) = t.store_with_prefix(&format!("sktest:{u}:[g]*?:"), &[("idle_ttl", "1s")]) else { return };
+    let neighbour = t.store_with_prefix(&format!("sktest:{u}:g!!:"), &[]).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5i64 {
+        ids.push(block_on(store.create(&data(&[("i", i.into())]))).unwrap().0);
+    }
+    for _ in 0..2 {
+        block_on(neighbour.create(&data(&[]))).unwrap();
+    }
+    let handles = block_on(store.handles()).unwrap();
+    assert_eq!(handles.len(), 5, "{handles:?}");
+    assert!(handles.iter().all(|h| sessionkeeper_core::is_valid_handle(h)));
+    assert_eq!(block_on(store.count()).unwrap(), 5);
+    // A handle is not an id: it does not load as one, and ids do not leak.
+    for h in &handles {
+        assert!(!sessionkeeper_core::is_valid_id(h));
+        assert!(!ids.iter().any(|id| h.contains(id.as_str())));
+    }
+    let mut seen: Vec<i64> = handles
+        .iter()
+        .map(|h| match block_on(store.peek_handle(h)).unwrap().unwrap().data.get("i") {
+            Some(Value::Int(i)) => *i,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    // Peeking does not keep a session alive.
+    std::thread::sleep(Duration::from_millis(600));
+    for h in &handles {
+        block_on(store.peek_handle(h)).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(block_on(store.count()).unwrap(), 0, "peek slid the expiry");
+    // Destroy by handle, and clear.
+    let (a, _) = block_on(store.create(&data(&[]))).unwrap();
+    block_on(store.create(&data(&[]))).unwrap();
+    let hs = block_on(store.handles()).unwrap();
+    assert!(block_on(store.destroy_handle(&hs[0])).unwrap());
+    assert_eq!(block_on(store.count()).unwrap(), 1);
+    assert_eq!(block_on(store.clear()).unwrap(), 1);
+    assert_eq!(block_on(store.load(&a)).unwrap(), None);
+    assert_eq!(block_on(neighbour.count()).unwrap(), 2, "clear reached another prefix");
+    assert!(!block_on(store.destroy_handle("2::not-a-handle")).unwrap());
+    assert_eq!(block_on(store.peek_handle("*")).unwrap(), None);
+    block_on(neighbour.clear()).unwrap();
 }

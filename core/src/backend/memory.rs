@@ -87,11 +87,13 @@ impl MemoryBackend {
         }
     }
 
-    pub fn load(&self, key: &str, expiry: Expiry) -> Option<Record> {
+    pub fn load(&self, key: &str, slide: Option<Expiry>) -> Option<Record> {
         let now = now_ms();
         let mut state = self.lock();
         let entry = Self::live(&mut state, key, now)?;
-        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        if let Some(expiry) = slide {
+            entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        }
         Some(Record {
             fields: entry.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             now_ms: now,
@@ -139,6 +141,16 @@ impl MemoryBackend {
         true
     }
 
+    /// Keys matching `pattern`, which is always `<literal prefix>*` here
+    /// (the only shape the store asks for); `\\` escapes are undone.
+    pub fn scan(&self, pattern: &str) -> Vec<String> {
+        let literal = unescape_glob(pattern.strip_suffix('*').unwrap_or(pattern));
+        let now = now_ms();
+        let mut state = self.lock();
+        let keys: Vec<String> = state.entries.keys().filter(|k| k.starts_with(&literal)).cloned().collect();
+        keys.into_iter().filter(|k| Self::live(&mut state, k, now).is_some()).collect()
+    }
+
     pub fn delete(&self, key: &str) -> bool {
         let now = now_ms();
         let mut state = self.lock();
@@ -157,4 +169,19 @@ impl MemoryBackend {
         let now = now_ms();
         Self::live(&mut self.lock(), key, now).is_some()
     }
+}
+
+fn unescape_glob(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -46,12 +46,13 @@ impl Backend {
         })
     }
 
-    /// Reads a record and slides its expiry, in one atomic step. A record past
-    /// its absolute deadline is deleted and reported missing.
-    pub async fn load(&self, key: &str, expiry: Expiry) -> Result<Option<Record>> {
+    /// Reads a record and slides its expiry (unless `slide` is `None`), in one
+    /// atomic step. A record past its absolute deadline is deleted and
+    /// reported missing.
+    pub async fn load(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Record>> {
         match self {
-            Backend::Memory(m) => Ok(m.load(key, expiry)),
-            Backend::Redis(r) => r.load(key, expiry).await,
+            Backend::Memory(m) => Ok(m.load(key, slide)),
+            Backend::Redis(r) => r.load(key, slide).await,
         }
     }
 
@@ -81,6 +82,16 @@ impl Backend {
         match self {
             Backend::Memory(_) => Ok(None),
             Backend::Redis(r) => r.foreign_get(key).await,
+        }
+    }
+
+    /// Every key matching the glob `pattern` that holds a session hash, on
+    /// every master of a Cluster. Not atomic: sessions created or deleted
+    /// meanwhile may or may not be listed, as with SCAN itself.
+    pub async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
+        match self {
+            Backend::Memory(m) => Ok(m.scan(pattern)),
+            Backend::Redis(r) => r.scan(pattern).await,
         }
     }
 

@@ -288,9 +288,10 @@ impl RedisBackend {
         }
     }
 
-    pub async fn load(&self, key: &str, expiry: Expiry) -> Result<Option<Record>> {
+    pub async fn load(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Record>> {
+        let idle: i64 = slide.map_or(-1, |e| i64::try_from(e.idle_ms).unwrap_or(i64::MAX));
         let reply: Option<Vec<redis::Value>> = self
-            .run(|mut c| async move { SCRIPTS.load.key(key).arg(expiry.idle_ms).invoke_async(&mut c).await })
+            .run(|mut c| async move { SCRIPTS.load.key(key).arg(idle).invoke_async(&mut c).await })
             .await?;
         reply.map(parse_record).transpose()
     }
@@ -326,6 +327,58 @@ impl RedisBackend {
         Ok(n == 1)
     }
 
+    /// SCANs every node that holds data (one server, or each Cluster master),
+    /// one bounded call per SCAN step.
+    pub async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
+        let nodes: Vec<Option<(String, u16)>> = match &self.connector {
+            Connector::Single(_) => vec![None],
+            Connector::Cluster(_) => self.cluster_masters().await?.into_iter().map(Some).collect(),
+        };
+        let mut keys = Vec::new();
+        for node in &nodes {
+            let mut cursor = 0u64;
+            loop {
+                let (next, batch): (u64, Vec<String>) = self
+                    .run(|c| {
+                        let mut cmd = redis::cmd("SCAN");
+                        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).arg("TYPE").arg("hash");
+                        let node = node.clone();
+                        async move { route(c, cmd, node).await }
+                    })
+                    .await?;
+                keys.extend(batch);
+                cursor = next;
+                if cursor == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The addresses of the Cluster's masters that serve slots.
+    async fn cluster_masters(&self) -> Result<Vec<(String, u16)>> {
+        let nodes: String = self.run(|c| route(c, redis::cmd("CLUSTER").arg("NODES").clone(), None)).await?;
+        let masters: Vec<(String, u16)> = nodes
+            .lines()
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let flags = *fields.get(2)?;
+                let serves_slots = fields.len() > 8;
+                if !flags.split(',').any(|f| f == "master") || flags.contains("fail") || !serves_slots {
+                    return None;
+                }
+                let addr = fields.get(1)?.split('@').next()?;
+                let (host, port) = addr.rsplit_once(':')?;
+                Some((host.to_owned(), port.parse().ok()?))
+            })
+            .collect();
+        if masters.is_empty() {
+            return Err(Error::temporary(ErrorKind::Connection, "the Cluster reports no master serving slots"));
+        }
+        Ok(masters)
+    }
+
     pub async fn foreign_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         self.run(|mut c| async move { SCRIPTS.foreign_get.key(key).invoke_async(&mut c).await }).await
     }
@@ -345,6 +398,22 @@ impl RedisBackend {
     pub async fn exists(&self, key: &str) -> Result<bool> {
         let n: i64 = self.run(|mut c| async move { SCRIPTS.exists.key(key).invoke_async(&mut c).await }).await?;
         Ok(n == 1)
+    }
+}
+
+/// Sends `cmd` on `conn`; on a Cluster, to the node at `node` (or any node).
+async fn route<T: redis::FromRedisValue>(conn: Conn, cmd: redis::Cmd, node: Option<(String, u16)>) -> RedisResult<T> {
+    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+    match conn {
+        Conn::Single(_, mut c) => cmd.query_async(&mut c).await,
+        Conn::Cluster(mut c) => {
+            let target = match node {
+                Some((host, port)) => SingleNodeRoutingInfo::ByAddress { host, port },
+                None => SingleNodeRoutingInfo::Random,
+            };
+            let value = c.route_command(cmd, RoutingInfo::SingleNode(target)).await?;
+            Ok(redis::from_redis_value(value)?)
+        }
     }
 }
 

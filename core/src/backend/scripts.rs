@@ -38,7 +38,8 @@ local function chunked(cmd, key, args, first, last, step)
 end
 "#;
 
-/// KEYS[1] record; ARGV[1] idle ms.
+/// KEYS[1] record; ARGV[1] idle ms, or -1 to leave the expiry as it is (a
+/// listing must not keep sessions alive).
 /// Returns false, or {now, expires_at (-1: never), field, value, ...}.
 /// A key holding something else than a hash (a peer store's string value
 /// during a migration) is no session, not an error.
@@ -54,7 +55,14 @@ if deadline and now >= deadline then
   redis.call('DEL', KEYS[1])
   return false
 end
-local at = expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+local idle = tonumber(ARGV[1])
+local at
+if idle < 0 then
+  local pttl = redis.call('PTTL', KEYS[1])
+  at = pttl >= 0 and now + pttl or -1
+else
+  at = expire(KEYS[1], now, idle, deadline)
+end
 local out = {now, at}
 for i = 1, #data do out[i + 2] = data[i] end
 return out
