@@ -1,0 +1,352 @@
+"""Django sessions in Redis through the Sessionkeeper engine.
+
+Settings::
+
+    SESSION_ENGINE = "sessionkeeper.django"
+    SESSIONKEEPER_URL = "redis://127.0.0.1:6379/0"      # or redis+cluster://..., rediss://...
+    SESSIONKEEPER_OPTIONS = {"command_timeout": "500ms"}  # engine options (optional)
+    SESSIONKEEPER_FAIL_OPEN = True                       # default; see below
+
+Django's own settings keep their meaning: ``SESSION_COOKIE_AGE`` (and
+``set_expiry()``) set how long a session lives in Redis, and the middleware
+handles ``SESSION_COOKIE_*``, ``SESSION_SAVE_EVERY_REQUEST`` and
+``SESSION_EXPIRE_AT_BROWSER_CLOSE`` as usual. ``SESSION_SERIALIZER`` is not
+used: values go through the engine's cross-language encoding (MessagePack by
+default), never pickle. Values may be ``None``, ``bool``, ``int`` (64-bit),
+``float``, ``str``, ``bytes``, ``list``/``tuple`` (read back as ``list``),
+``dict`` with ``str`` keys and timezone-aware ``datetime``.
+
+The :class:`SessionStore` follows the whole ``SessionBase`` contract:
+
+- ``save(must_create=True)`` never overwrites an existing session
+  (``CreateError``); a plain ``save()`` of a session deleted meanwhile raises
+  ``UpdateError`` (the middleware answers 400) and never re-creates it;
+- only the top-level keys that changed are written, in one round trip, so
+  concurrent requests changing different keys keep both changes;
+- ``load()`` of an unknown key returns ``{}`` and stores nothing; a stored
+  value that cannot be decoded is logged, removed, and gives ``{}``;
+- an expiry age of zero or less deletes the session;
+- ``exists``, ``delete``, ``clear_expired`` (nothing to do: Redis expires
+  keys itself), ``cycle_key`` (an atomic move to a new key), ``flush``;
+- the async methods (``aload``, ``asave``, ``aexists``, ``acreate``,
+  ``adelete``, ``acycle_key``, ...) run natively on
+  :class:`sessionkeeper.AsyncStore`, without a thread pool.
+
+Expiry: every read slides the session's expiry in Redis to its own expiry
+age (``SESSION_COOKIE_AGE``, or what ``set_expiry`` chose), so a session in
+use does not expire under the user; a session with a custom expiry costs one
+extra round trip per read for that.
+
+Redis down or slow (bounded by ``command_timeout``): with
+``SESSIONKEEPER_FAIL_OPEN = True`` the request goes on with an empty session
+that is not saved and keeps its key, so the middleware neither deletes the
+user's cookie nor stores anything (they are logged in again once Redis is
+back; changes made meanwhile are lost, with a warning in the log). With
+``False``, :class:`sessionkeeper.ConnectionError` or
+:class:`sessionkeeper.TimeoutError` propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import typing as t
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.core.exceptions import ImproperlyConfigured
+
+from . import _errors
+from ._native import AsyncStore, Baseline, Store, generate_id
+
+__all__ = ["SessionStore"]
+
+log = logging.getLogger("sessionkeeper.django")
+
+_UNAVAILABLE = (_errors.ConnectionError, _errors.TimeoutError)
+
+# One engine store per configuration, shared by every request of the process.
+_stores: dict[tuple[str, str], tuple[Store, AsyncStore]] = {}
+_stores_lock = threading.Lock()
+
+
+def _configured_stores() -> tuple[Store, AsyncStore]:
+    url = getattr(settings, "SESSIONKEEPER_URL", None)
+    if not url:
+        raise ImproperlyConfigured(
+            "SESSION_ENGINE = 'sessionkeeper.django' needs SESSIONKEEPER_URL, e.g. 'redis://127.0.0.1:6379/0'"
+        )
+    options = dict(getattr(settings, "SESSIONKEEPER_OPTIONS", None) or {})
+    cache_key = (url, repr(sorted(options.items())))
+    stores = _stores.get(cache_key)
+    if stores is None:
+        with _stores_lock:
+            stores = _stores.get(cache_key)
+            if stores is None:
+                stores = (Store(url, **options), AsyncStore(url, **options))
+                _stores[cache_key] = stores
+    return stores
+
+
+def _fail_open() -> bool:
+    return bool(getattr(settings, "SESSIONKEEPER_FAIL_OPEN", True))
+
+
+class SessionStore(SessionBase):
+    """A Django session kept in Redis by the Sessionkeeper engine."""
+
+    def __init__(self, session_key: str | None = None) -> None:
+        super().__init__(session_key)
+        # What the session held when loaded (or created): saves write only
+        # the keys that differ from it.
+        self._baseline: Baseline | None = None
+        # Set when Redis was unavailable at load and we failed open.
+        self._unavailable = False
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _sync(self, age: int | None = None) -> Store:
+        store = _configured_stores()[0]
+        return store.with_idle_ttl(self.get_session_cookie_age() if age is None else age)
+
+    def _async(self, age: int | None = None) -> AsyncStore:
+        store = _configured_stores()[1]
+        return store.with_idle_ttl(self.get_session_cookie_age() if age is None else age)
+
+    def _fail(self, what: str, error: _errors.Error) -> None:
+        if not _fail_open():
+            raise error
+        log.warning("sessionkeeper: %s failed, continuing without a stored session: %s", what, error)
+
+    def _custom_age(self, data: dict[str, t.Any]) -> int | None:
+        """The expiry age of freshly loaded data when it is not the default."""
+        expiry = data.get("_session_expiry")
+        if not expiry:
+            return None
+        return int(self.get_expiry_age(expiry=expiry))
+
+    def _loaded(self, loaded) -> dict[str, t.Any] | None:
+        if loaded is None:
+            self._session_key = None
+            return None
+        self._baseline = loaded.baseline
+        return loaded.data
+
+    def _get_new_session_key(self) -> str:
+        # The engine's ids (128 bits from the OS CSPRNG) need no existence
+        # check: save(must_create=True) refuses to overwrite anyway.
+        return generate_id()
+
+    async def _aget_new_session_key(self) -> str:
+        return generate_id()
+
+    # -- SessionBase -----------------------------------------------------------
+
+    def load(self) -> dict[str, t.Any]:
+        key = self.session_key
+        if key is None:
+            return {}
+        try:
+            data = self._loaded(self._sync().load(key))
+            if data is None:
+                return {}
+            age = self._custom_age(data)
+            if age is not None:
+                if age <= 0:
+                    self._sync().destroy(key)
+                    self._session_key = None
+                    self._baseline = None
+                    return {}
+                self._sync(age).touch(key)
+            return data
+        except _errors.CodecError as e:
+            log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
+            self._session_key = None
+            return {}
+        except _UNAVAILABLE as e:
+            self._fail("loading the session", e)
+            self._unavailable = True
+            return {}
+
+    async def aload(self) -> dict[str, t.Any]:
+        key = self.session_key
+        if key is None:
+            return {}
+        try:
+            data = self._loaded(await self._async().load(key))
+            if data is None:
+                return {}
+            age = self._custom_age(data)
+            if age is not None:
+                if age <= 0:
+                    await self._async().destroy(key)
+                    self._session_key = None
+                    self._baseline = None
+                    return {}
+                await self._async(age).touch(key)
+            return data
+        except _errors.CodecError as e:
+            log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
+            self._session_key = None
+            return {}
+        except _UNAVAILABLE as e:
+            self._fail("loading the session", e)
+            self._unavailable = True
+            return {}
+
+    def exists(self, session_key: str | None) -> bool:
+        return bool(session_key) and self._sync().exists(session_key)
+
+    async def aexists(self, session_key: str | None) -> bool:
+        return bool(session_key) and await self._async().exists(session_key)
+
+    def create(self) -> None:
+        # 128 random bits do not collide; the loop is Django's contract.
+        for _ in range(10):
+            self._session_key = self._get_new_session_key()
+            try:
+                self.save(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise RuntimeError("sessionkeeper: could not create a session with a fresh key")
+
+    async def acreate(self) -> None:
+        for _ in range(10):
+            self._session_key = await self._aget_new_session_key()
+            try:
+                await self.asave(must_create=True)
+            except CreateError:
+                continue
+            self.modified = True
+            return
+        raise RuntimeError("sessionkeeper: could not create a session with a fresh key")
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return self.create()
+        data = self._get_session(no_load=must_create)
+        if self._unavailable:
+            log.warning("sessionkeeper: session changes dropped, Redis was unavailable when it was loaded")
+            return
+        key = self.session_key
+        age = self.get_expiry_age()
+        try:
+            if age <= 0:
+                # Already expired: nothing may be kept.
+                self._sync().destroy(key)
+                self._baseline = None
+                return
+            store = self._sync(age)
+            if must_create:
+                baseline = store.insert(key, data)
+                if baseline is None:
+                    raise CreateError
+                self._baseline = baseline
+                return
+            if self._baseline is None:
+                # Data set without a load (rare): the baseline must come from
+                # the stored record, which also tells whether it still exists.
+                if self._loaded(store.load(key)) is None:
+                    self._session_key = key  # _loaded cleared it
+                    raise UpdateError
+            if store.save(key, self._baseline, data) == "gone":
+                raise UpdateError
+        except _UNAVAILABLE as e:
+            self._fail("saving the session", e)
+
+    async def asave(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            return await self.acreate()
+        data = await self._aget_session(no_load=must_create)
+        if self._unavailable:
+            log.warning("sessionkeeper: session changes dropped, Redis was unavailable when it was loaded")
+            return
+        key = self.session_key
+        age = await self.aget_expiry_age()
+        try:
+            if age <= 0:
+                await self._async().destroy(key)
+                self._baseline = None
+                return
+            store = self._async(age)
+            if must_create:
+                baseline = await store.insert(key, data)
+                if baseline is None:
+                    raise CreateError
+                self._baseline = baseline
+                return
+            if self._baseline is None:
+                if self._loaded(await store.load(key)) is None:
+                    self._session_key = key
+                    raise UpdateError
+            if await store.save(key, self._baseline, data) == "gone":
+                raise UpdateError
+        except _UNAVAILABLE as e:
+            self._fail("saving the session", e)
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+            self._baseline = None
+        try:
+            self._sync().destroy(session_key)
+        except _UNAVAILABLE as e:
+            self._fail("deleting the session", e)
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+            self._baseline = None
+        try:
+            await self._async().destroy(session_key)
+        except _UNAVAILABLE as e:
+            self._fail("deleting the session", e)
+
+    def cycle_key(self) -> None:
+        """Moves the session to a new key, keeping its data (Django calls this
+        at login). A stored session moves atomically, with one round trip;
+        otherwise Django's create-then-delete is used."""
+        self._session  # noqa: B018 - loads the session (and its baseline)
+        key = self.session_key
+        if key is not None and self._baseline is not None and not self._unavailable:
+            try:
+                new_key = self._sync(self.get_expiry_age()).renew(key)
+            except _UNAVAILABLE as e:
+                self._fail("renewing the session key", e)
+                return
+            if new_key is not None:
+                self._session_key = new_key
+                self.modified = True
+                return
+            self._baseline = None
+        super().cycle_key()
+
+    async def acycle_key(self) -> None:
+        await self._aget_session()
+        key = self.session_key
+        if key is not None and self._baseline is not None and not self._unavailable:
+            try:
+                new_key = await self._async(await self.aget_expiry_age()).renew(key)
+            except _UNAVAILABLE as e:
+                self._fail("renewing the session key", e)
+                return
+            if new_key is not None:
+                self._session_key = new_key
+                self.modified = True
+                return
+            self._baseline = None
+        await super().acycle_key()
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        """Nothing to do: Redis removes expired sessions itself."""
+
+    @classmethod
+    async def aclear_expired(cls) -> None:
+        """Nothing to do: Redis removes expired sessions itself."""
