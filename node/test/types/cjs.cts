@@ -1,0 +1,8 @@
+// CommonJS consumer of sessionkeeper's types.
+import sk = require("sessionkeeper");
+import session = require("express-session");
+
+const store = new sk.SessionkeeperStore({ store: new sk.Store("memory://types"), ttl: (s) => (s.cookie.maxAge ?? 60_000) / 1000 });
+const mw = session({ store, secret: "s", resave: false, saveUninitialized: false });
+const codes: readonly string[] = sk.ERROR_CODES;
+void mw, codes;

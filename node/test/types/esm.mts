@@ -1,0 +1,68 @@
+// ESM consumer of sessionkeeper's types.
+import express from "express";
+import session from "express-session";
+import sk, { Store, SessionkeeperStore, isSessionkeeperError, type SaveResult, type SessionkeeperError } from "sessionkeeper";
+
+declare module "express-session" {
+  interface SessionData {
+    user: string;
+  }
+}
+
+const store = new Store("redis://127.0.0.1:6379", { idle_ttl: "30m", command_timeout: 1, tls_insecure: false });
+const short: Store = store.withIdleTtl(60_000);
+const ttl: number | null = short.idleTtlMs;
+
+async function engine(): Promise<void> {
+  const { id, baseline } = await store.create({ user: "alice", roles: ["admin"], at: new Date(), raw: Buffer.from("x"), n: 1n });
+  const loaded = await store.load(id, 60_000);
+  if (loaded) {
+    loaded.data.visits = 1;
+    const r: SaveResult = await store.save(id, loaded.baseline, loaded.data);
+    const o: "saved" | "unchanged" | "gone" = r.outcome;
+    const expires: number | null = loaded.meta.expiresAtMs;
+    void o, expires;
+  }
+  const again = await store.insert(id, {}, null);
+  const renewed: string | null = await store.renew(id);
+  const gone: boolean = await store.destroy(id);
+  const copy = baseline.copy();
+  void again, renewed, gone, copy;
+  const stats = store.stats();
+  const p99: number = stats.roundTrips.p99Us + stats.errors.timeout;
+  void p99, ttl;
+  // @ts-expect-error ids are strings
+  await store.load(42);
+  // @ts-expect-error functions are not session values
+  await store.create({ f: () => 1 });
+  // @ts-expect-error unknown option names are caught at compile time too
+  new Store("memory://x", { idle_tll: "5m" });
+}
+
+const app = express();
+const sessions = new SessionkeeperStore({ url: "redis+cluster://127.0.0.1:7000", ttl: 3600, failOpen: true, key_prefix: "app:" });
+app.use(session({ store: sessions, secret: "s", resave: false, saveUninitialized: false }));
+app.get("/", (req, res) => {
+  req.session.user = "alice";
+  res.send("ok");
+});
+sessions.on("failopen", (err: SessionkeeperError, op: string) => console.warn(op, err.code, err.temporary));
+
+async function adapter(): Promise<void> {
+  const s = await sessions.get("x".repeat(32));
+  await sessions.destroy("x".repeat(32));
+  sessions.get("x".repeat(32), (err, sess) => void [err, sess]);
+  void s;
+}
+
+try {
+  new Store("nope://");
+} catch (e) {
+  if (isSessionkeeperError(e)) {
+    const code: SessionkeeperError["code"] = e.code;
+    const temporary: boolean = e.temporary;
+    void code, temporary;
+  }
+}
+
+void engine, adapter, sk.generateId(), sk.isValidId("x");
