@@ -1,6 +1,6 @@
 /*
  * The C harness for libsessionkeeper: every store operation, every error
- * path and a multi-threaded case, against the in-memory backend and against
+ * path, a multi-threaded case and a fork() case, against the in-memory backend and against
  * the Redis topologies named by SK_REDIS_URL and SK_CLUSTER_URL (started by
  * scripts/with-redis.sh). Checks count instead of aborting, so one run
  * reports every failure; the last line is "N passed, M failed" and the exit
@@ -12,12 +12,16 @@
  * nothing listens; default redis://127.0.0.1:1).
  */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sessionkeeper.h"
 
@@ -446,6 +450,92 @@ static void test_threads(const char *url)
     sessionkeeper_store_free(store);
 }
 
+/* --- fork(): a handle opened before fork() works in the child ------------------- */
+
+/* The child's whole job; its exit status is the number of failed steps. */
+static int fork_child(sessionkeeper_store *store, const char *id)
+{
+    int bad = 0;
+    sessionkeeper_session *s = NULL;
+    bad += sessionkeeper_store_load(store, id, &s, NULL) != SESSIONKEEPER_OK || s == NULL;
+    char *who = NULL;
+    bad += sessionkeeper_session_get_string(s, "who", &who, NULL) != SESSIONKEEPER_OK || !str_eq(who, "parent");
+    sessionkeeper_string_free(who);
+    bad += sessionkeeper_session_set_string(s, "child", "was here", NULL) != SESSIONKEEPER_OK;
+    sessionkeeper_save_outcome outcome = SESSIONKEEPER_SAVE_GONE;
+    bad += sessionkeeper_store_save(store, id, s, &outcome, NULL) != SESSIONKEEPER_OK ||
+           outcome != SESSIONKEEPER_SAVE_WRITTEN;
+    sessionkeeper_session_free(s);
+    return bad > 100 ? 100 : bad;
+}
+
+static void test_fork(const char *url)
+{
+    sessionkeeper_error *err = NULL;
+    sessionkeeper_store *store = open_store(url, NULL, NULL, 0);
+    if (!store)
+        return;
+    /* The parent uses the store first, so its runtime and connections exist. */
+    sessionkeeper_session *s = sessionkeeper_session_new();
+    OK(sessionkeeper_session_set_string(s, "who", "parent", &err));
+    char *id = NULL;
+    OK(sessionkeeper_store_create(store, s, &id, &err));
+    sessionkeeper_session_free(s);
+    if (!id) {
+        sessionkeeper_store_free(store);
+        return;
+    }
+
+    /* The child reports through a pipe rather than its exit status: under
+     * valgrind the status also counts, as leaks, the parent's runtime and
+     * connections that the child deliberately never frees (core/src/runtime.rs). */
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    fflush(NULL);
+    pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        close(fds[0]);
+        unsigned char failures = (unsigned char)fork_child(store, id);
+        _exit(write(fds[1], &failures, 1) == 1 ? 0 : 1);
+    }
+    close(fds[1]);
+
+    /* Never hang: the documented behaviour is "works", so give it 60 s
+     * (valgrind is slow), then kill it and fail. */
+    int status = 0;
+    pid_t done = 0;
+    for (int waited = 0; child > 0 && waited < 60000; waited += 50) {
+        done = waitpid(child, &status, WNOHANG);
+        if (done != 0)
+            break;
+        sleep_ms(50);
+    }
+    unsigned char failures = 255;
+    if (child > 0 && done == 0) {
+        kill(child, SIGKILL);
+        waitpid(child, &status, 0);
+        fail(__LINE__, "the forked child hung using a store opened before fork()");
+    } else {
+        CHECK(done == child && WIFEXITED(status));
+        CHECK(read(fds[0], &failures, 1) == 1 && failures == 0);
+        if (failures != 0)
+            fprintf(stderr, "    child: %d failed steps (255: no report), status %d\n", failures, status);
+    }
+    close(fds[0]);
+
+    /* The parent's handle still works, and sees what the child wrote. */
+    OK(sessionkeeper_store_load(store, id, &s, &err));
+    char *str = NULL;
+    OK(sessionkeeper_session_get_string(s, "child", &str, &err));
+    CHECK(str_eq(str, "was here"));
+    sessionkeeper_string_free(str);
+    sessionkeeper_session_free(s);
+    OK(sessionkeeper_store_destroy(store, id, NULL, &err));
+    sessionkeeper_string_free(id);
+    sessionkeeper_store_free(store);
+}
+
 /* --- error paths ------------------------------------------------------------------ */
 
 static void test_config_errors(void)
@@ -514,6 +604,7 @@ static void test_redis_down(const char *down_url)
     code = sessionkeeper_store_create(store, s, &id, &err);
     CHECK(code == SESSIONKEEPER_CONNECTION || code == SESSIONKEEPER_TIMEOUT);
     CHECK(id == NULL && sessionkeeper_error_is_temporary(err));
+    sessionkeeper_string_free(id); /* NULL unless the check above failed */
     sessionkeeper_error_free(err);
     err = NULL;
     sessionkeeper_save_outcome outcome;
@@ -856,6 +947,8 @@ int main(void)
         run("bad ids", topologies[i].name, test_bad_ids, url);
         run("too large", topologies[i].name, test_too_large, url);
         run("threads", topologies[i].name, test_threads, url);
+        if (strcmp(topologies[i].name, "memory") != 0) /* memory:// is per process by design */
+            run("fork", topologies[i].name, test_fork, url);
     }
 
     printf("test_sessionkeeper: %d passed, %d failed\n", passed, failed);
