@@ -6,7 +6,9 @@
 // No build tool from npm is needed: napi-rs' build script (napi-build) sets
 // the linker flags, cargo reports where the library landed, and we copy it.
 // Needs a Rust toolchain (https://rustup.rs). SESSIONKEEPER_SKIP_BUILD=1 skips
-// the build (for CI steps that build the addon themselves).
+// the build (for CI steps that build the addon themselves);
+// SESSIONKEEPER_BUILD_PROFILE=debug|release overrides the profile (the tests
+// install the package with a debug build, which reuses the one they made).
 'use strict'
 
 const { spawnSync } = require('node:child_process')
@@ -16,7 +18,12 @@ const path = require('node:path')
 const pkgDir = path.resolve(__dirname, '..')
 const manifest = path.resolve(pkgDir, '..', 'bindings', 'node', 'Cargo.toml')
 const dest = path.join(pkgDir, 'sessionkeeper.node')
-const release = process.argv.includes('--release')
+const profile = process.env.SESSIONKEEPER_BUILD_PROFILE || (process.argv.includes('--release') ? 'release' : 'debug')
+if (profile !== 'debug' && profile !== 'release') {
+  console.error(`sessionkeeper: SESSIONKEEPER_BUILD_PROFILE must be debug or release, not ${profile}`)
+  process.exit(1)
+}
+const release = profile === 'release'
 
 if (process.env.SESSIONKEEPER_SKIP_BUILD === '1') {
   console.log('sessionkeeper: SESSIONKEEPER_SKIP_BUILD=1, not building the addon')
