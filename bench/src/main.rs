@@ -134,6 +134,60 @@ fn expect_ok(reply: Reply, what: &str) {
     }
 }
 
+/// The arguments of the first command matching `name` that the server sees
+/// while `trigger` runs (MONITOR), e.g. the exact EVALSHA of a load.
+fn capture_command(s: &Settings, name: &str, trigger: impl FnOnce()) -> Vec<String> {
+    let mut stream = TcpStream::connect((s.host.as_str(), s.port)).unwrap_or_else(|e| die(&format!("connect: {e}")));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    stream.write_all(b"*1\r\n$7\r\nMONITOR\r\n").unwrap_or_else(|e| die(&format!("write: {e}")));
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap_or_else(|e| die(&format!("MONITOR: {e}")));
+    trigger();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            die(&format!("MONITOR saw no {name}"));
+        }
+        // +1700000000.123456 [0 127.0.0.1:51234] "EVALSHA" "…" "1" "key" "1800000"
+        let Some((_, args)) = line.trim_end().split_once("] ") else { continue };
+        let args = unquote_monitor_args(args);
+        if args.first().is_some_and(|a| a.eq_ignore_ascii_case(name)) {
+            return args;
+        }
+    }
+}
+
+fn unquote_monitor_args(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut arg = Vec::<u8>::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => arg.push(b'\n'),
+                    Some('r') => arg.push(b'\r'),
+                    Some('t') => arg.push(b'\t'),
+                    Some('x') => {
+                        let hex: String = chars.by_ref().take(2).collect();
+                        arg.push(u8::from_str_radix(&hex, 16).unwrap_or(b'?'));
+                    }
+                    Some(other) => arg.extend_from_slice(other.to_string().as_bytes()),
+                    None => {}
+                },
+                other => arg.extend_from_slice(other.to_string().as_bytes()),
+            }
+        }
+        out.push(String::from_utf8_lossy(&arg).into_owned());
+    }
+    out
+}
+
 /// What the server says about itself: CPU time, per-command call counts,
 /// network bytes. Deltas of two snapshots attribute them to one run.
 #[derive(Clone, Default)]
@@ -416,13 +470,25 @@ fn ours(s: &Settings, op: Op, mode: Mode, ids: &[String]) -> Run {
 
 // ------------------------------------------------------------ the peer
 
-fn peer(s: &Settings, test: &str, clients: usize, requests: u64, size: usize) -> Run {
+/// What redis-benchmark runs: one of its tests (`-t get -d SIZE`), or a
+/// literal command (the exact EVALSHA a load sends, captured with MONITOR).
+enum PeerCmd<'a> {
+    Test(&'a str, usize),
+    Literal(&'a [String]),
+}
+
+fn peer(s: &Settings, cmd: PeerCmd<'_>, clients: usize, requests: u64) -> Run {
     let before = server_snap(s);
     let cpu0 = rusage(libc::RUSAGE_CHILDREN);
     let t0 = Instant::now();
-    let out = Command::new(&s.peer_bin)
-        .args(["-h", &s.host, "-p", &s.port.to_string()])
-        .args(["-c", &clients.to_string(), "-n", &requests.to_string(), "-d", &size.to_string(), "-t", test, "--csv"])
+    let mut command = Command::new(&s.peer_bin);
+    command.args(["-h", &s.host, "-p", &s.port.to_string()]);
+    command.args(["-c", &clients.to_string(), "-n", &requests.to_string(), "--csv"]);
+    match cmd {
+        PeerCmd::Test(test, size) => command.args(["-d", &size.to_string(), "-t", test]),
+        PeerCmd::Literal(args) => command.args(args),
+    };
+    let out = command
         .output()
         .unwrap_or_else(|e| die(&format!("cannot run {}: {e}", s.peer_bin)));
     let wall = t0.elapsed().as_secs_f64();
@@ -433,11 +499,12 @@ fn peer(s: &Settings, test: &str, clients: usize, requests: u64, size: usize) ->
     }
     // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // The result row is the one whose second field is a number (not the header).
     let row = stdout
         .lines()
-        .map(|l| l.split(',').map(|f| f.trim_matches('"').to_owned()).collect::<Vec<_>>())
-        .find(|f| f.first().is_some_and(|t| t.eq_ignore_ascii_case(test)))
-        .unwrap_or_else(|| die(&format!("no {test} row in redis-benchmark output: {stdout}")));
+        .map(|l| l.split("\",\"").map(|f| f.trim_matches('"').to_owned()).collect::<Vec<_>>())
+        .find(|f| f.get(1).is_some_and(|x| x.parse::<f64>().is_ok()))
+        .unwrap_or_else(|| die(&format!("no result row in redis-benchmark output: {stdout}")));
     let num = |i: usize| row.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(f64::NAN);
     let rps = num(1);
     let server = server_delta(&before, &after);
@@ -488,6 +555,9 @@ struct Pair {
     target: Option<f64>,
     ours: Vec<Run>,
     peer: Vec<Run>,
+    /// Loads only: redis-benchmark sending the very EVALSHA a load sends,
+    /// which splits the gap into server-side and client-side cost.
+    same: Vec<Run>,
 }
 
 fn main() {
@@ -509,6 +579,12 @@ fn main() {
     let size = record_bytes.max(1);
     expect_ok(redis_command(&s, &[b"SET", b"key:__rand_int__", &vec![b'x'; size]]), "SET of the peer's key");
     expect_ok(redis_command(&s, &[b"DEL", b"myhash"]), "DEL of the peer's hash");
+    // The exact command one load sends, for the same-command peer.
+    let load_cmd = capture_command(&s, "EVALSHA", || {
+        if !matches!(runtime::block_on(setup.load(&ids[0])), Ok(Some(_))) {
+            die("load failed");
+        }
+    });
     let version = match redis_command(&s, &[b"INFO", b"server"]) {
         Reply::Bulk(Some(t)) => String::from_utf8_lossy(&t)
             .lines()
@@ -537,6 +613,7 @@ fn main() {
             target: Some(0.9),
             ours: vec![],
             peer: vec![],
+            same: vec![],
         },
         Pair {
             name: "load-task1",
@@ -548,6 +625,7 @@ fn main() {
             target: Some(0.9),
             ours: vec![],
             peer: vec![],
+            same: vec![],
         },
         Pair {
             name: "load-c64",
@@ -559,6 +637,7 @@ fn main() {
             target: Some(0.8),
             ours: vec![],
             peer: vec![],
+            same: vec![],
         },
         Pair {
             name: "save-c1",
@@ -570,6 +649,7 @@ fn main() {
             target: None,
             ours: vec![],
             peer: vec![],
+            same: vec![],
         },
         Pair {
             name: "save-c64",
@@ -581,6 +661,7 @@ fn main() {
             target: None,
             ours: vec![],
             peer: vec![],
+            same: vec![],
         },
     ];
     if let Some(only) = &s.only {
@@ -594,7 +675,10 @@ fn main() {
         for p in pairs.iter_mut() {
             let o = ours(&s, p.op, p.mode, &ids);
             let requests = ((o.rate() * s.secs) as u64).clamp(20_000, 20_000_000);
-            let q = peer(&s, p.peer_test, p.peer_clients, requests, size);
+            let q = peer(&s, PeerCmd::Test(p.peer_test, size), p.peer_clients, requests);
+            if p.op == Op::Load {
+                p.same.push(peer(&s, PeerCmd::Literal(&load_cmd), p.peer_clients, requests));
+            }
             eprintln!(
                 "round {round} {:<11} ours {:>7.0} ops/s (cpu/op {:>5.1} µs here, {:>5.1} server) | {:>4} -c {:<3} {:>7.0} ops/s (cpu/op {:>5.1} µs there, {:>5.1} server) | ratio {:.3}",
                 p.name,
@@ -637,6 +721,37 @@ fn main() {
             target,
             met
         );
+    }
+
+    let loads: Vec<&Pair> = pairs.iter().filter(|p| !p.same.is_empty()).collect();
+    if !loads.is_empty() {
+        println!("\n## Where the load gap comes from\n");
+        println!("`same EVALSHA` is redis-benchmark sending the exact command a load sends (captured with MONITOR): the");
+        println!("server does the same work as for ours, the client is redis-benchmark's C loop. So `script/GET` is the");
+        println!("cost of the one-round-trip Lua script on the server, and `ours/same` is the cost of our client side");
+        println!("(runtime hand-offs, RESP parsing, decoding into the value model, change-detection baseline).\n");
+        println!("| phase | GET ops/s | same EVALSHA ops/s | ours ops/s | script/GET | ours/same | ours/GET | same EVALSHA: client / server CPU µs/op, p50/p99 µs |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---|");
+        for p in &loads {
+            let get = median(p.peer.iter().map(Run::rate).collect());
+            let same = median(p.same.iter().map(Run::rate).collect());
+            let ours = median(p.ours.iter().map(Run::rate).collect());
+            let m = median_run(&p.same);
+            println!(
+                "| {} | {:.0} | {:.0} | {:.0} | {:.2}× | {:.2}× | {:.2}× | {:.1} / {:.1}, {:.0}/{:.0} |",
+                p.what,
+                get,
+                same,
+                ours,
+                same / get,
+                ours / same,
+                ours / get,
+                m.client_us_per_op(),
+                m.server_us_per_op(),
+                m.peer_p50_us,
+                m.peer_p99_us
+            );
+        }
     }
 
     println!("\n## Cost per operation (median run)\n");
