@@ -71,7 +71,7 @@ module SkTest
 
     routes.append do
       %w[set get delete all flash_set flash_show token reset login expire_soon types bad
-         slow_set skip drop defer read_only name].each do |action|
+         slow_set skip drop defer read_only name pid].each do |action|
         get action, to: "sessions##{action}"
       end
       post "protected", to: "protected#create"
@@ -140,6 +140,12 @@ class SessionsController < ActionController::Base
     session[:time] = Time.at(1_700_000_000, 5, :usec).utc
     session[:nested] = { user: { name: "Ann", roles: [:admin] } }
     render plain: "ok"
+  end
+
+  # Which Puma worker served the request, and what it read.
+  def pid
+    session[:hits] = (session[:hits] || 0) + 1
+    render plain: "#{Process.pid} #{session[:user]}"
   end
 
   # Indifferent access, as Rails users expect from redis-session-store.

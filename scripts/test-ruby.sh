@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The Ruby gem's tests: builds the extension once (debug), runs the minitest
+# suites against real Redis (standalone and Cluster) and a real Rails 6.1 app,
+# then a packaging smoke test (stage, gem build, gem install into a temporary
+# GEM_HOME, which compiles in release, and require from another directory).
+#
+# SK_RUBY_SKIP_PACKAGING=1 skips the packaging smoke test (local iteration).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+started=$SECONDS
+
+scripts/setup.sh
+
+# Private Redis ports and state, so parallel parts never touch each other's servers.
+export SK_PORT_BASE="${SK_PORT_BASE:-17000}"
+export SK_REDIS_DIR="${SK_REDIS_DIR:-$repo/.tmp/redis-ruby}"
+target_dir="${CARGO_TARGET_DIR:-$repo/target}"
+
+echo "== ruby: cargo build -p sessionkeeper-ruby (debug)"
+timeout 1200 cargo build -p sessionkeeper-ruby
+cp "$target_dir/debug/libsessionkeeper_ruby.so" ruby/lib/sessionkeeper/sessionkeeper_ruby.so
+
+# Each suite prints minitest's summary line; the Rails suite runs once per
+# topology because a process holds one Rails application.
+run_suites() {
+  local failed=0 passed=0
+  suite() {
+    local name=$1
+    shift
+    echo "== ruby: $name"
+    if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== ruby: $name FAILED"; fi
+  }
+  local rb=(timeout 300 ruby -W0 -Iruby/lib -Iruby/test)
+  suite "store, GVL, fork, Rack" "${rb[@]}" -e 'ARGV.each { |f| require File.expand_path(f) }' \
+    ruby/test/store_test.rb ruby/test/gvl_test.rb ruby/test/fork_test.rb ruby/test/rack_test.rb
+  suite "Rails on standalone Redis" env SK_TEST_TOPOLOGY=standalone "${rb[@]}" ruby/test/rails_test.rb
+  suite "Rails on Redis Cluster" env SK_TEST_TOPOLOGY=cluster "${rb[@]}" ruby/test/rails_test.rb
+  if [ -f ruby/test/puma_test.rb ]; then
+    suite "Puma preload_app! with 2 workers" "${rb[@]}" ruby/test/puma_test.rb
+  fi
+  echo "== ruby: $passed suites passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+export -f run_suites
+
+status=0
+scripts/with-redis.sh standalone cluster -- bash -c run_suites || status=1
+
+if [ "${SK_RUBY_SKIP_PACKAGING:-0}" != 1 ]; then
+  echo "== ruby: packaging smoke test (stage, gem build, gem install --local in release)"
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/sessionkeeper-gem.XXXXXX")"
+  trap 'rm -rf "$tmp"' EXIT
+  if ruby/stage.sh &&
+    (cd ruby && gem build sessionkeeper.gemspec -o "$tmp/sessionkeeper.gem" >/dev/null) &&
+    SESSIONKEEPER_CARGO_TARGET_DIR="$target_dir" GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" \
+      timeout 1200 gem install --local --no-document "$tmp/sessionkeeper.gem" &&
+    (cd "$tmp" && GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" timeout 60 ruby -e '
+      require "sessionkeeper"
+      store = Sessionkeeper::Store.new("memory://smoke")
+      id, = store.create("ok" => true)
+      raise "round trip failed" unless store.load(id).data == { "ok" => true }
+      so = $LOADED_FEATURES.grep(/sessionkeeper_ruby/).first
+      raise "loaded #{so}, not the installed gem" unless so.start_with?(ENV["GEM_HOME"])
+      puts "packaging: require \"sessionkeeper\" from #{Dir.pwd} loaded #{so}"'); then
+    echo "== ruby: packaging smoke test passed"
+  else
+    echo "== ruby: packaging smoke test FAILED"
+    status=1
+  fi
+fi
+
+echo "== ruby: $([ "$status" -eq 0 ] && echo OK || echo FAILED) in $((SECONDS - started))s"
+exit "$status"
