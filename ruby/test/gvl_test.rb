@@ -70,6 +70,24 @@ class GvlTest < Minitest::Test
     assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 1.5, "the wait was not interrupted"
   end
 
+  # A signal whose handler raises nothing (SIGCHLD, a USR1 trap) also wakes
+  # the waiting main thread through the unblocking function; the call must
+  # resume waiting, not fail.
+  def test_a_signal_that_raises_nothing_does_not_break_a_wait
+    handled = 0
+    previous = trap(:USR1) { handled += 1 }
+    pause(800)
+    signaller = Thread.new do
+      sleep 0.2
+      Process.kill(:USR1, Process.pid)
+    end
+    assert_equal({ "a" => 1 }, @store.load(@id).data)
+    signaller.join
+    assert_equal 1, handled
+  ensure
+    trap(:USR1, previous || "DEFAULT")
+  end
+
   def test_command_timeout_bounds_a_wait
     store = Sessionkeeper::Store.new(@url, key_prefix: TestRedis.unique_prefix("gvl"), command_timeout: 0.3)
     id, = store.create("a" => 1)

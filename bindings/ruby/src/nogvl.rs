@@ -1,41 +1,62 @@
 //! Running an engine call with the GVL released.
 //!
 //! Every Redis wait goes through `without_gvl`, so other Ruby threads run
-//! while this one waits on the network. Ruby may interrupt the wait
-//! (`Thread#raise`, `Thread#kill`, `Timeout.timeout`, Ctrl-C): it then calls
-//! the unblocking function from another thread, which trips the call's
-//! `Interrupt`, and the engine call returns early with a temporary timeout.
+//! while this one waits on the network. Ruby wakes a waiting thread through
+//! the unblocking function for `Thread#raise`, `Thread#kill`,
+//! `Timeout.timeout`, Ctrl-C, and also for signals whose handlers raise
+//! nothing (SIGCHLD, a `trap`). The unblocking function trips the call's
+//! `Interrupt`; the thread takes the GVL back and lets Ruby run what is
+//! pending. If that raised, the engine call is abandoned (dropped: its reply
+//! is discarded by the connection) and the exception propagates; otherwise
+//! the thread releases the GVL again and resumes waiting on the same,
+//! still-running call, so a stray signal never repeats or fails an operation.
 //!
-//! Rules for the closure, which runs without the GVL: it must not touch a
-//! Ruby object or call Ruby in any way (callers convert and own every input
+//! Rules for the work, which runs without the GVL: it must not touch a Ruby
+//! object or call Ruby in any way (callers convert and own every input
 //! first), and a panic inside it is caught there, never unwound through
 //! Ruby's C frames.
 
 use std::ffi::c_void;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 
 use magnus::rb_sys::AsRawValue;
 use magnus::{Error, Ruby};
 use sessionkeeper_core::runtime::{block_on_interruptible, Interrupt};
 use sessionkeeper_core::{Error as CoreError, ErrorKind, Result as CoreResult};
 
-struct Call<'a, F, T> {
-    work: Option<F>,
+/// One stretch of waiting without the GVL.
+struct Stretch<'a, 'f, F: Future> {
+    work: Pin<&'f mut F>,
     interrupt: &'a Interrupt,
-    out: Option<std::thread::Result<CoreResult<T>>>,
+    /// `None` after the stretch: Ruby woke us before the work finished.
+    out: Option<std::thread::Result<F::Output>>,
 }
 
-unsafe extern "C" fn run<F, T>(data: *mut c_void) -> *mut c_void
-where
-    F: std::future::Future<Output = CoreResult<T>>,
-{
-    // SAFETY: `data` is the `Call` that `without_gvl` passed in; it outlives
-    // this call, and nothing else touches it until this returns.
-    let call = unsafe { &mut *(data as *mut Call<'_, F, T>) };
-    if let Some(work) = call.work.take() {
-        let interrupt = call.interrupt;
-        call.out = Some(catch_unwind(AssertUnwindSafe(|| block_on_interruptible(work, interrupt))));
-    }
+unsafe extern "C" fn run<F: Future>(data: *mut c_void) -> *mut c_void {
+    // SAFETY: `data` is the `Stretch` that `without_gvl` passed in; it
+    // outlives this call, and nothing else touches it until this returns.
+    let stretch = unsafe { &mut *(data as *mut Stretch<'_, '_, F>) };
+    let interrupt = stretch.interrupt;
+    let work = stretch.work.as_mut();
+    let mut done = None;
+    let waited = catch_unwind(AssertUnwindSafe(|| {
+        // Polls the caller's future through a borrow, so an interrupted
+        // stretch leaves it in place to be resumed.
+        block_on_interruptible(
+            async {
+                done = Some(work.await);
+                Ok(())
+            },
+            interrupt,
+        )
+    }));
+    stretch.out = match waited {
+        Ok(Ok(())) => done.map(Ok),
+        Ok(Err(_interrupted)) => None,
+        Err(panic) => Some(Err(panic)),
+    };
     std::ptr::null_mut()
 }
 
@@ -48,54 +69,51 @@ unsafe extern "C" fn unblock(data: *mut c_void) {
     interrupt.interrupt();
 }
 
-/// Runs the engine future `work` to completion with the GVL released, then
-/// maps its error with `error::to_ruby`.
-///
-/// If Ruby has an interrupt pending when the call ends (the `Thread#raise`
-/// that cut it short), that exception is returned instead, after `work` and
-/// everything it borrowed have been dropped normally.
+/// Runs the engine future `work` to completion with the GVL released and
+/// maps its error with `error::to_ruby`. Returns the exception instead when
+/// Ruby raised one while the call waited (`Thread#raise`, `Timeout`, Ctrl-C).
 pub fn without_gvl<F, T>(ruby: &Ruby, work: F) -> Result<T, Error>
 where
-    F: std::future::Future<Output = CoreResult<T>>,
+    F: Future<Output = CoreResult<T>>,
 {
-    let interrupt = Interrupt::new();
-    let mut call = Call { work: Some(work), interrupt: &interrupt, out: None };
-    let call_ptr = &mut call as *mut Call<'_, F, T> as *mut c_void;
-    let interrupt_ptr = &interrupt as *const Interrupt as *mut c_void;
-    // rb_thread_call_without_gvl checks for pending interrupts before and
-    // after the blocking region and raises them with a longjmp. `protect`
-    // turns that into an `Err` here, so the longjmp never skips a Rust frame
-    // that owns anything (the closure below only holds raw pointers).
-    let protected = magnus::rb_sys::protect(|| {
-        // SAFETY: `run::<F, T>` matches the `Call` behind `call_ptr`, and
-        // `unblock` the `Interrupt` behind `interrupt_ptr`; both live on this
-        // stack frame until the call returns. `run` touches no Ruby object.
-        unsafe {
-            rb_sys::rb_thread_call_without_gvl(Some(run::<F, T>), call_ptr, Some(unblock), interrupt_ptr);
+    let mut work = std::pin::pin!(work);
+    loop {
+        let interrupt = Interrupt::new();
+        let mut stretch = Stretch { work: work.as_mut(), interrupt: &interrupt, out: None };
+        let stretch_ptr = &mut stretch as *mut Stretch<'_, '_, F> as *mut c_void;
+        let interrupt_ptr = &interrupt as *const Interrupt as *mut c_void;
+        // rb_thread_call_without_gvl runs pending interrupts before and after
+        // the blocking region, and raises their exceptions with a longjmp.
+        // `protect` turns that into an `Err` here, so the longjmp never skips
+        // a Rust frame that owns anything (the closure holds raw pointers).
+        let protected = magnus::rb_sys::protect(|| {
+            // SAFETY: `run::<F>` matches the `Stretch` behind `stretch_ptr`,
+            // and `unblock` the `Interrupt` behind `interrupt_ptr`; both live
+            // on this stack frame until the call returns. `run` touches no
+            // Ruby object.
+            unsafe {
+                rb_sys::rb_thread_call_without_gvl(Some(run::<F>), stretch_ptr, Some(unblock), interrupt_ptr);
+            }
+            ruby.qnil().as_raw()
+        });
+        let out = stretch.out.take();
+        if let Err(raised) = protected {
+            return Err(raised);
         }
-        ruby.qnil().as_raw()
-    });
-    let out = call.out.take();
-    drop(call);
-    if let Err(pending) = protected {
-        return Err(pending);
-    }
-    match out {
-        Some(Ok(Ok(value))) => Ok(value),
-        Some(Ok(Err(e))) => Err(crate::error::to_ruby(ruby, e)),
-        Some(Err(panic)) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(crate::error::to_ruby(ruby, CoreError::new(ErrorKind::Unexpected, format!("internal error: {what}"))))
+        match out {
+            Some(Ok(Ok(value))) => return Ok(value),
+            Some(Ok(Err(e))) => return Err(crate::error::to_ruby(ruby, e)),
+            Some(Err(panic)) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                let e = CoreError::new(ErrorKind::Unexpected, format!("internal error: {what}"));
+                return Err(crate::error::to_ruby(ruby, e));
+            }
+            // Woken, and what Ruby ran raised nothing: keep waiting.
+            None => continue,
         }
-        // Ruby skipped the blocking region without raising: treat it like an
-        // interrupted call.
-        None => Err(crate::error::to_ruby(
-            ruby,
-            CoreError::temporary(ErrorKind::Timeout, "the call was interrupted before it started"),
-        )),
     }
 }
