@@ -282,6 +282,16 @@ class RailsRedisDownTest < ActionDispatch::IntegrationTest
     assert_equal "a" * 32, sid
   end
 
+  def test_logout_while_redis_is_down_makes_the_browser_forget_the_id
+    cookies[COOKIE] = "a" * 32
+    get "/reset"
+    assert_response :success
+    line = session_set_cookie
+    refute_nil line, "the session cookie is deleted"
+    assert_match(/max-age=0|expires=Thu, 01 Jan 1970/i, line)
+    assert_equal 1, @down.size
+  end
+
   def test_fail_closed_raises
     @app = build_app(fail_open: false)
     cookies[COOKIE] = "a" * 32
