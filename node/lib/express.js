@@ -54,6 +54,7 @@ class SessionkeeperStore extends Base {
     // express-session's Session object -> the entry of the request holding it.
     this._bySession = new WeakMap()
     this._recent = new Map()
+    this._viaCreateSession = false
     // The TTL the cookies of this app ask for, learnt from set/touch, so a
     // load can slide the expiry right away and an unchanged request needs no
     // second round trip.
@@ -79,6 +80,12 @@ class SessionkeeperStore extends Base {
   // express-session calls this with what get() returned; the Session it makes
   // is what set()/touch() receive, so the request's baseline moves to it.
   createSession (req, sess) {
+    if (!this._viaCreateSession) {
+      // express-session: every request has its own entry; the by-id
+      // fallback (and the memory it holds) is not needed.
+      this._viaCreateSession = true
+      this._recent.clear()
+    }
     const entry = this._loaded.get(sess)
     const session = super.createSession(req, sess)
     if (entry) this._bySession.set(session, entry)
@@ -224,6 +231,7 @@ class SessionkeeperStore extends Base {
   }
 
   _remember (sid, entry) {
+    if (this._viaCreateSession) return
     this._recent.delete(sid)
     this._recent.set(sid, entry)
     if (this._recent.size > RECENT_LIMIT) this._recent.delete(this._recent.keys().next().value)
