@@ -144,16 +144,25 @@ pub(crate) use napi_call;
 /// which tells plain objects from class instances.
 pub struct Reader {
     env: sys::napi_env,
-    object_prototype: sys::napi_value,
+    /// Looked up on first use; valid for the callback the reader lives in.
+    object_prototype: std::cell::Cell<Option<sys::napi_value>>,
 }
 
 impl Reader {
     pub fn new(env: sys::napi_env) -> R<Reader> {
+        Ok(Reader { env, object_prototype: std::cell::Cell::new(None) })
+    }
+
+    fn object_prototype(&self) -> R<sys::napi_value> {
+        if let Some(p) = self.object_prototype.get() {
+            return Ok(p);
+        }
         let mut global = ptr::null_mut();
-        napi_call!(sys::napi_get_global(env, &mut global));
-        let object = named(env, global, "Object")?;
-        let object_prototype = named(env, object, "prototype")?;
-        Ok(Reader { env, object_prototype })
+        napi_call!(sys::napi_get_global(self.env, &mut global));
+        let object = named(self.env, global, "Object")?;
+        let proto = named(self.env, object, "prototype")?;
+        self.object_prototype.set(Some(proto));
+        Ok(proto)
     }
 
     /// A session's data: an object whose own enumerable string keys are the
@@ -275,7 +284,8 @@ impl Reader {
         if self.type_of(proto)? == sys::ValueType::napi_null {
             return Ok(false);
         }
-        napi_call!(sys::napi_strict_equals(env, proto, self.object_prototype, &mut yes));
+        let object_prototype = self.object_prototype()?;
+        napi_call!(sys::napi_strict_equals(env, proto, object_prototype, &mut yes));
         Ok(!yes)
     }
 

@@ -32,7 +32,11 @@ where
     F: Future<Output = engine::Result<T>> + Send + 'static,
     D: FnOnce(&Writer, T) -> R<sys::napi_value> + 'static,
 {
-    env.spawn_future_with_callback(async move { Ok(runtime::spawn(fut).await) }, move |env, out| {
+    // Spawned here, on the JavaScript thread, so the engine starts at once and
+    // its runtime is first built outside any tokio context (building races
+    // drop the loser, which tokio forbids inside a runtime).
+    let task = runtime::spawn(fut);
+    env.spawn_future_with_callback(async move { Ok(task.await) }, move |env, out| {
         let raw = env.raw();
         let value = match out {
             Ok(Ok(v)) => done(&Writer::new(raw), v).map_err(|f| throw_conversion(raw, f))?,
