@@ -528,3 +528,18 @@ def test_missing_url_is_improperly_configured():
     with override_settings(SESSIONKEEPER_URL=""):
         with pytest.raises(ImproperlyConfigured):
             SessionStore(sk.generate_id()).load()
+
+
+def test_save_every_request_and_browser_close(url, raw):
+    with override_settings(SESSIONKEEPER_URL=url, SESSION_SAVE_EVERY_REQUEST=True, SESSION_EXPIRE_AT_BROWSER_CLOSE=True):
+        client = Client()
+        r = client.get("/set/a/1")
+        cookie = r.cookies[settings.SESSION_COOKIE_NAME]
+        assert cookie["max-age"] == "" and cookie["expires"] == "", "a browser-session cookie"
+        key = key_of(client)
+        assert raw.pttl(storage_key(key)) > (settings.SESSION_COOKIE_AGE - 60) * 1000, "Redis still expires it"
+        engine = sk.django._configured_stores()[0]
+        skipped = engine.stats()["skipped_saves"]
+        r = client.get("/get/a")
+        assert r.json() == {"value": "1"} and settings.SESSION_COOKIE_NAME in r.cookies
+        assert engine.stats()["skipped_saves"] == skipped + 1, "an unchanged save sends nothing"
