@@ -11,7 +11,7 @@ class PumaTest < Minitest::Test
     require_url(:standalone)
     @port = TestRedis.closed_port
     log = File.join(Dir.tmpdir, "sk-puma-#{Process.pid}.log")
-    env = { "SK_PUMA_PORT" => @port.to_s, "SK_TEST_TOPOLOGY" => "standalone", "RUBYLIB" => $LOAD_PATH.grep(%r{ruby/lib\z}).first.to_s }
+    env = { "SK_PUMA_PORT" => @port.to_s, "SK_TEST_TOPOLOGY" => "standalone", "RUBYLIB" => File.expand_path("../lib", __dir__) }
     @log = log
     @puma = Process.spawn(env, "puma", "-C", File.join(__dir__, "puma.rb"), File.join(__dir__, "config.ru"),
                           %i[out err] => log, pgroup: true)
