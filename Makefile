@@ -4,12 +4,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 WITH_REDIS := scripts/with-redis.sh
 
-.PHONY: help setup demo test test-core test-ruby test-python test-node test-c test-interop bench redis-start redis-stop
+PREFIX ?= /usr/local
+
+.PHONY: install-c help setup demo test test-core test-ruby test-python test-node test-c test-interop bench redis-start redis-stop
 
 help:
 	@echo "make demo    start a private Redis and show sessions stored, read, merged and expired"
 	@echo "make test    run every test suite against real Redis topologies"
 	@echo "make test-core | test-ruby | test-python | test-node | test-c | test-interop | bench"
+	@echo "make install-c PREFIX=/usr/local   the C library, header and pkg-config file"
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +33,10 @@ test-ruby test-python test-node test-c test-interop:
 
 bench: setup
 	$(WITH_REDIS) standalone -- scripts/bench-core.sh
+
+# The C library, header and pkg-config file (release build) under $(PREFIX).
+install-c:
+	scripts/install-c.sh $(PREFIX)
 
 redis-start:
 	tests/topology/redis.sh start all
