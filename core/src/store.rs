@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::layout::{attr_field, ATTR_PREFIX, CODEC, CREATED, DEADLINE};
+use crate::backend::layout::{attr_field, ATTR_PREFIX, CODEC, CREATED, DEADLINE, IDLE};
 use crate::backend::{Backend, Expiry, Record};
 use crate::codec::Codec;
 use crate::config::Config;
@@ -25,6 +25,9 @@ pub struct Store {
     inner: Arc<Inner>,
     /// The sliding expiry used by this handle (see `with_idle_ttl`).
     idle_ttl: Option<Duration>,
+    /// Whether `idle_ttl` was set for the session (`with_idle_ttl`) rather
+    /// than taken from the configuration.
+    idle_explicit: bool,
 }
 
 struct Inner {
@@ -42,6 +45,9 @@ pub struct Meta {
     pub deadline_ms: Option<i64>,
     /// When the session expires unless used again; `None`: never.
     pub expires_at_ms: Option<i64>,
+    /// The session's own sliding window, if one was set with `with_idle_ttl`
+    /// (`Some(None)`: set to "no sliding expiry").
+    pub idle_ttl: Option<Option<Duration>>,
 }
 
 /// What a session held when it was read, as stored: what `save` compares
@@ -109,7 +115,7 @@ impl Store {
     pub fn open(config: Config) -> Result<Store> {
         let backend = Backend::open(&config)?;
         let idle_ttl = config.idle_ttl;
-        Ok(Store { inner: Arc::new(Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new() }), idle_ttl })
+        Ok(Store { inner: Arc::new(Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new() }), idle_ttl, idle_explicit: false })
     }
 
     pub fn from_url_and_options<K: AsRef<str>, V: AsRef<str>>(
@@ -123,11 +129,13 @@ impl Store {
         &self.inner.config
     }
 
-    /// A handle on the same store whose loads, saves, creates and touches use
-    /// another sliding expiry (per-request `expire_after`, express-session's
-    /// `cookie.maxAge`). `None` switches sliding expiry off.
+    /// A handle on the same store whose loads, saves, creates and touches set
+    /// the session's own sliding expiry (per-request `expire_after`, Django's
+    /// `set_expiry`, express-session's `cookie.maxAge`). The session keeps it:
+    /// later operations through a default handle slide by it too, so an
+    /// adapter can load without knowing it. `None` switches sliding off.
     pub fn with_idle_ttl(&self, idle_ttl: Option<Duration>) -> Store {
-        Store { inner: self.inner.clone(), idle_ttl }
+        Store { inner: self.inner.clone(), idle_ttl, idle_explicit: true }
     }
 
     pub fn idle_ttl(&self) -> Option<Duration> {
@@ -140,7 +148,7 @@ impl Store {
 
     fn expiry(&self) -> Expiry {
         let ms = |d: Option<Duration>| d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
-        Expiry { idle_ms: ms(self.idle_ttl), absolute_ms: ms(self.inner.config.absolute_ttl) }
+        Expiry { idle_ms: ms(self.idle_ttl), absolute_ms: ms(self.inner.config.absolute_ttl), explicit: self.idle_explicit }
     }
 
     fn backend(&self) -> Result<Arc<Backend>> {
@@ -482,6 +490,7 @@ fn decode_record(record: Record) -> Result<Loaded> {
     let mut codec = Codec::Msgpack;
     let mut created_at_ms = record.now_ms;
     let mut deadline_ms = None;
+    let mut idle_ttl = None;
     let mut attrs = Vec::with_capacity(record.fields.len());
     let parse_ms = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok());
     for (field, value) in record.fields {
@@ -496,6 +505,8 @@ fn decode_record(record: Record) -> Result<Loaded> {
             created_at_ms = parse_ms(&value).unwrap_or(record.now_ms);
         } else if field == DEADLINE {
             deadline_ms = parse_ms(&value);
+        } else if field == IDLE {
+            idle_ttl = parse_ms(&value).map(|ms| (ms > 0).then(|| Duration::from_millis(ms as u64)));
         }
         // Other fields are metadata of a newer version: ignored, kept.
     }
@@ -510,7 +521,7 @@ fn decode_record(record: Record) -> Result<Loaded> {
     }
     Ok(Loaded {
         data,
-        meta: Meta { created_at_ms, deadline_ms, expires_at_ms: record.expires_at_ms },
+        meta: Meta { created_at_ms, deadline_ms, expires_at_ms: record.expires_at_ms, idle_ttl },
         baseline: Baseline { codec, encoded },
     })
 }

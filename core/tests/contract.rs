@@ -27,6 +27,7 @@ for_each_backend!(
     sessions_of_another_codec_are_read_and_merged,
     stats_count_what_happened,
     listing_counting_and_clearing_sessions,
+    a_per_request_window_sticks_to_the_session,
 );
 
 fn every_type() -> sessionkeeper_core::SessionData {
@@ -366,4 +367,42 @@ fn listing_counting_and_clearing_sessions(t: Target) {
     assert!(!block_on(store.destroy_handle("2::not-a-handle")).unwrap());
     assert_eq!(block_on(store.peek_handle("*")).unwrap(), None);
     block_on(neighbour.clear()).unwrap();
+}
+
+/// Django's `set_expiry`, express' `maxAge`, Rails' per-request
+/// `expire_after`: the window set on one request applies to the next ones,
+/// which load through a default handle without knowing it.
+fn a_per_request_window_sticks_to_the_session(t: Target) {
+    let Some(store) = t.store(&[("idle_ttl", "1h")]) else { return };
+    let short = store.with_idle_ttl(Some(Duration::from_millis(700)));
+    let (id, _) = block_on(short.create(&data(&[("remember", false.into())]))).unwrap();
+    let (other, _) = block_on(store.create(&data(&[]))).unwrap();
+
+    let l = block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(l.meta.idle_ttl, Some(Some(Duration::from_millis(700))));
+    assert!(l.meta.expires_at_ms.unwrap() - l.meta.created_at_ms < 60_000, "default handle slid by the store's 1h: {:?}", l.meta);
+    let o = block_on(store.load(&other)).unwrap().unwrap();
+    assert_eq!(o.meta.idle_ttl, None);
+    assert!(o.meta.expires_at_ms.unwrap() - o.meta.created_at_ms > 3_000_000, "{:?}", o.meta);
+
+    // Default-handle saves and touches keep the session's own window.
+    let mut l = l;
+    l.data.insert("seen".into(), 1.into());
+    block_on(store.save(&id, &mut l.baseline, &l.data)).unwrap();
+    assert!(block_on(store.touch(&id)).unwrap());
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(!block_on(store.exists(&id)).unwrap(), "the session's 700 ms window was replaced by the default");
+    assert!(block_on(store.exists(&other)).unwrap());
+
+    // "Remember me": an explicit window on a later request replaces it.
+    let (id, _) = block_on(short.create(&data(&[]))).unwrap();
+    let long = store.with_idle_ttl(Some(Duration::from_secs(3600)));
+    assert!(block_on(long.touch(&id)).unwrap());
+    let l = block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(l.meta.idle_ttl, Some(Some(Duration::from_secs(3600))));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert!(block_on(store.exists(&id)).unwrap());
+    // Renew carries the window over.
+    let renewed = block_on(store.renew(&id)).unwrap().unwrap();
+    assert_eq!(block_on(store.load(&renewed)).unwrap().unwrap().meta.idle_ttl, Some(Some(Duration::from_secs(3600))));
 }

@@ -8,6 +8,10 @@ pub const CREATED: &str = "m:created";
 /// Absolute deadline, milliseconds since the epoch; absent when unlimited.
 /// The Lua scripts read this field by name.
 pub const DEADLINE: &str = "m:deadline";
+/// The session's own sliding window in ms (0: none), set by a per-request
+/// lifetime (`Store::with_idle_ttl`); it overrides the store's `idle_ttl`.
+/// The Lua scripts read this field by name.
+pub const IDLE: &str = "m:idle";
 /// The codec of every `a:` value in this hash: fixed at creation, so writers
 /// configured with another codec still merge into one consistent record.
 pub const CODEC: &str = "m:codec";

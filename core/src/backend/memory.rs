@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 
-use super::layout::{CREATED, DEADLINE};
+use super::layout::{CREATED, DEADLINE, IDLE};
 use super::{Expiry, Record};
 
 /// Stores opened on the same `memory://name` share one backend, like two app
@@ -52,6 +52,21 @@ impl Entry {
     fn deadline(&self) -> Option<i64> {
         self.fields.get(DEADLINE).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
     }
+
+    /// The Lua `window`: an explicit window is stored as the session's own;
+    /// a default one yields to the session's own.
+    fn window(&mut self, expiry: Expiry) -> u64 {
+        if expiry.explicit {
+            self.fields.insert(IDLE.to_owned(), expiry.idle_ms.to_string().into_bytes());
+            return expiry.idle_ms;
+        }
+        self.fields.get(IDLE).and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(expiry.idle_ms)
+    }
+
+    fn slide(&mut self, now: i64, expiry: Expiry) {
+        let idle = self.window(expiry);
+        self.expires_at_ms = expiry_at(now, idle, self.deadline());
+    }
 }
 
 impl MemoryBackend {
@@ -92,7 +107,7 @@ impl MemoryBackend {
         let mut state = self.lock();
         let entry = Self::live(&mut state, key, now)?;
         if let Some(expiry) = slide {
-            entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+            entry.slide(now, expiry);
         }
         Some(Record {
             fields: entry.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -111,7 +126,7 @@ impl MemoryBackend {
         for f in remove {
             entry.fields.shift_remove(f);
         }
-        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        entry.slide(now, expiry);
         Self::count_write(&mut state, now);
         true
     }
@@ -124,13 +139,11 @@ impl MemoryBackend {
         }
         let mut entry = Entry { fields: fields.iter().cloned().collect(), expires_at_ms: None };
         entry.fields.entry(CREATED.to_owned()).or_insert_with(|| now.to_string().into_bytes());
-        let mut deadline = entry.deadline();
-        if deadline.is_none() && expiry.absolute_ms > 0 {
+        if entry.deadline().is_none() && expiry.absolute_ms > 0 {
             let d = now + expiry.absolute_ms as i64;
             entry.fields.insert(DEADLINE.to_owned(), d.to_string().into_bytes());
-            deadline = Some(d);
         }
-        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, deadline);
+        entry.slide(now, expiry);
         // A deadline already in the past (renewing a session in its last
         // millisecond) expires at once, as PEXPIREAT in the past does.
         if entry.expires_at_ms.is_some_and(|t| t <= now) {
@@ -161,7 +174,7 @@ impl MemoryBackend {
         let now = now_ms();
         let mut state = self.lock();
         let Some(entry) = Self::live(&mut state, key, now) else { return false };
-        entry.expires_at_ms = expiry_at(now, expiry.idle_ms, entry.deadline());
+        entry.slide(now, expiry);
         true
     }
 

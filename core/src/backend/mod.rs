@@ -30,6 +30,16 @@ pub(crate) struct Record {
 pub(crate) struct Expiry {
     pub idle_ms: u64,
     pub absolute_ms: u64,
+    /// The window was set for this session (a per-request lifetime): it is
+    /// stored with the session and used by later default-window operations.
+    pub explicit: bool,
+}
+
+impl Expiry {
+    /// The scripts' window argument: `e<ms>` explicit, `d<ms>` default.
+    pub fn window_arg(&self) -> String {
+        format!("{}{}", if self.explicit { 'e' } else { 'd' }, self.idle_ms)
+    }
 }
 
 pub(crate) enum Backend {

@@ -289,9 +289,10 @@ impl RedisBackend {
     }
 
     pub async fn load(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Record>> {
-        let idle: i64 = slide.map_or(-1, |e| i64::try_from(e.idle_ms).unwrap_or(i64::MAX));
+        let window = slide.map_or_else(|| "p".to_owned(), |e| e.window_arg());
+        let window = window.as_str();
         let reply: Option<Vec<redis::Value>> = self
-            .run(|mut c| async move { SCRIPTS.load.key(key).arg(idle).invoke_async(&mut c).await })
+            .run(|mut c| async move { SCRIPTS.load.key(key).arg(window).invoke_async(&mut c).await })
             .await?;
         reply.map(parse_record).transpose()
     }
@@ -300,7 +301,7 @@ impl RedisBackend {
         let n: i64 = self
             .run(|mut c| async move {
                 let mut inv = SCRIPTS.update.key(key);
-                inv.arg(expiry.idle_ms).arg(set.len());
+                inv.arg(expiry.window_arg()).arg(set.len());
                 for (f, v) in set {
                     inv.arg(f).arg(v);
                 }
@@ -317,7 +318,7 @@ impl RedisBackend {
         let n: i64 = self
             .run(|mut c| async move {
                 let mut inv = SCRIPTS.insert.key(key);
-                inv.arg(expiry.idle_ms).arg(expiry.absolute_ms).arg(if replace_foreign { "1" } else { "0" });
+                inv.arg(expiry.window_arg()).arg(expiry.absolute_ms).arg(if replace_foreign { "1" } else { "0" });
                 for (f, v) in fields {
                     inv.arg(f).arg(v);
                 }
@@ -390,7 +391,7 @@ impl RedisBackend {
 
     pub async fn touch(&self, key: &str, expiry: Expiry) -> Result<bool> {
         let n: i64 = self
-            .run(|mut c| async move { SCRIPTS.touch.key(key).arg(expiry.idle_ms).invoke_async(&mut c).await })
+            .run(|mut c| async move { SCRIPTS.touch.key(key).arg(expiry.window_arg()).invoke_async(&mut c).await })
             .await?;
         Ok(n == 1)
     }

@@ -25,6 +25,17 @@ local function expire(key, now, idle, deadline)
   if at >= 0 then redis.call('PEXPIREAT', key, at) else redis.call('PERSIST', key) end
   return at
 end
+-- The sliding window of one operation. "e<ms>": set explicitly for this
+-- session (a per-request lifetime), so it is stored as the session's own;
+-- "d<ms>": the store's default, which the session's own window overrides.
+local function window(key, arg)
+  local ms = tonumber(string.sub(arg, 2))
+  if string.sub(arg, 1, 1) == 'e' then
+    redis.call('HSET', key, 'm:idle', ms)
+    return ms
+  end
+  return tonumber(redis.call('HGET', key, 'm:idle')) or ms
+end
 local function deadline_of(key)
   return tonumber(redis.call('HGET', key, 'm:deadline'))
 end
@@ -38,8 +49,8 @@ local function chunked(cmd, key, args, first, last, step)
 end
 "#;
 
-/// KEYS[1] record; ARGV[1] idle ms, or -1 to leave the expiry as it is (a
-/// listing must not keep sessions alive).
+/// KEYS[1] record; ARGV[1] the window (see `window`), or "p" to leave the
+/// expiry as it is (a listing must not keep sessions alive).
 /// Returns false, or {now, expires_at (-1: never), field, value, ...}.
 /// A key holding something else than a hash (a peer store's string value
 /// during a migration) is no session, not an error.
@@ -55,20 +66,19 @@ if deadline and now >= deadline then
   redis.call('DEL', KEYS[1])
   return false
 end
-local idle = tonumber(ARGV[1])
 local at
-if idle < 0 then
+if ARGV[1] == 'p' then
   local pttl = redis.call('PTTL', KEYS[1])
   at = pttl >= 0 and now + pttl or -1
 else
-  at = expire(KEYS[1], now, idle, deadline)
+  at = expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
 end
 local out = {now, at}
 for i = 1, #data do out[i + 2] = data[i] end
 return out
 "#;
 
-/// KEYS[1] record; ARGV[1] idle ms, ARGV[2] number of field/value pairs to
+/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] number of field/value pairs to
 /// set, then the pairs, then the fields to delete. Returns 1, or 0 when the
 /// record is gone (never re-created: a logout must stay a logout).
 const UPDATE: &str = r#"
@@ -82,11 +92,11 @@ end
 local last_set = 2 + 2 * tonumber(ARGV[2])
 chunked('HSET', KEYS[1], ARGV, 3, last_set, 2000)
 chunked('HDEL', KEYS[1], ARGV, last_set + 1, #ARGV, 2000)
-expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
 return 1
 "#;
 
-/// KEYS[1] record; ARGV[1] idle ms, ARGV[2] absolute ms, ARGV[3] "1" to
+/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] absolute ms, ARGV[3] "1" to
 /// replace a value that is not a session hash (a migrated peer's string under
 /// the same key name), then field/value pairs. Returns 1, or 0 when the key
 /// already exists (and is not replaceable).
@@ -105,11 +115,11 @@ if not deadline and absolute > 0 then
   deadline = now + absolute
   redis.call('HSET', KEYS[1], 'm:deadline', deadline)
 end
-expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
 return 1
 "#;
 
-/// KEYS[1] record; ARGV[1] idle ms. Returns 1, or 0 when gone.
+/// KEYS[1] record; ARGV[1] the window (see `window`). Returns 1, or 0 when gone.
 const TOUCH: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local now = now_ms()
@@ -118,7 +128,7 @@ if deadline and now >= deadline then
   redis.call('DEL', KEYS[1])
   return 0
 end
-expire(KEYS[1], now, tonumber(ARGV[1]), deadline)
+expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
 return 1
 "#;
 
