@@ -71,6 +71,15 @@ export declare function isSessionkeeperError(err: unknown): err is Sessionkeeper
 export declare function generateId(): string;
 /** Whether `id` can be a session id: 32 to 128 characters of `[A-Za-z0-9_-]`. */
 export declare function isValidId(id: unknown): boolean;
+/** Whether `handle` looks like one from `Store#handles()`: `"2::"` and 64 lowercase hex digits. */
+export declare function isValidHandle(handle: unknown): boolean;
+
+/**
+ * Where a peer store kept a session, for migration: a string or `{ plain }` is
+ * `prefix + id` (connect-redis: `"sess:"`); `{ privateId }` is
+ * `prefix + "2::" + sha256(id)` (Rack's private id).
+ */
+export type LegacySource = string | { plain: string } | { privateId: string };
 
 /** What a session held when loaded; pass it back to `save`. Opaque; `save` updates it. */
 export declare class Baseline {
@@ -86,6 +95,8 @@ export interface SessionMeta {
   deadlineMs: number | null;
   /** When the session expires unless used again, or null (never). */
   expiresAtMs: number | null;
+  /** The session's own sliding window (ms; null: none), when one was stored with it by a `withIdleTtl` handle. */
+  idleTtlMs?: number | null;
 }
 
 export interface Loaded {
@@ -170,6 +181,26 @@ export declare class Store {
   exists(id: string): Promise<boolean>;
   /** Moves a session to a new id (against session fixation); the new id, or null when there was none. */
   renew(id: string, ttlMs?: TtlMs): Promise<string | null>;
+  /**
+   * The opaque handle (`"2::<sha256 hex>"`) of every live session under the key
+   * prefix (SCAN on every Cluster master). Handles are NOT session ids (ids are
+   * stored only as SHA-256) and cannot be used as cookies. Not for request paths.
+   */
+  handles(): Promise<string[]>;
+  /** The number of live sessions under the key prefix (a SCAN). */
+  count(): Promise<number>;
+  /** Deletes every session under the key prefix; how many were deleted. */
+  clear(): Promise<number>;
+  /** Reads the session behind a handle without sliding its expiry; null when gone. */
+  peekHandle(handle: string): Promise<Loaded | null>;
+  /** Deletes the session behind a handle; whether there was one. */
+  destroyHandle(handle: string): Promise<boolean>;
+  /** Migration: the value a peer store wrote for `id` (first source that has one), bytes as the peer wrote them. */
+  legacyRead(id: string, sources: LegacySource[]): Promise<{ source: number; bytes: Buffer } | null>;
+  /** Migration: stores `data` as a session in our layout, then deletes the peer's keys. null: a concurrent request migrated it first (load it). */
+  legacyMigrate(id: string, sources: LegacySource[], data: SessionRecord, ttlMs?: TtlMs): Promise<Baseline | null>;
+  /** Migration: deletes the peer's keys for `id`. */
+  legacyDelete(id: string, sources: LegacySource[]): Promise<void>;
 }
 
 export interface SessionkeeperStoreOptions extends StoreOptions {
@@ -187,6 +218,12 @@ export interface SessionkeeperStoreOptions extends StoreOptions {
   failOpen?: boolean;
   /** Never slide the expiry on unmodified requests. */
   disableTouch?: boolean;
+  /**
+   * Opt-in migration from connect-redis: on a miss, the session connect-redis
+   * stored under `prefix + sid` (JSON) is moved into this store's layout and
+   * the old key deleted. `serializer` defaults to `JSON`.
+   */
+  migrate?: { prefix?: string; serializer?: { parse(text: string): any } };
 }
 
 type Callback<T = void> = (err: any, result?: T) => void;
@@ -208,6 +245,18 @@ export declare class SessionkeeperStore extends ExpressStore {
   destroy(sid: string): Promise<void>;
   touch(sid: string, session: ExpressSessionData, callback: Callback): void;
   touch(sid: string, session: ExpressSessionData): Promise<void>;
+  /** Every live session (cookie not expired), as an array; each has a non-enumerable `handle` (opaque, NOT the session id). */
+  all(callback: Callback<ExpressSessionData[]>): void;
+  all(): Promise<ExpressSessionData[]>;
+  /** The opaque handles of the live sessions (NOT session ids; not usable as cookies). */
+  ids(callback: Callback<string[]>): void;
+  ids(): Promise<string[]>;
+  /** The number of live sessions. */
+  length(callback: Callback<number>): void;
+  length(): Promise<number>;
+  /** Deletes every session under the key prefix. */
+  clear(callback: Callback): void;
+  clear(): Promise<void>;
 }
 
 declare const sessionkeeper: {
@@ -216,6 +265,7 @@ declare const sessionkeeper: {
   SessionkeeperStore: typeof SessionkeeperStore;
   generateId: typeof generateId;
   isValidId: typeof isValidId;
+  isValidHandle: typeof isValidHandle;
   isSessionkeeperError: typeof isSessionkeeperError;
   ERROR_CODES: typeof ERROR_CODES;
 };

@@ -25,6 +25,7 @@ module.exports = {
   SessionkeeperStore,
   generateId: native.generateId,
   isValidId: native.isValidId,
+  isValidHandle: native.isValidHandle,
   isSessionkeeperError,
   ERROR_CODES
 }

@@ -30,12 +30,13 @@ const TTL_SLACK_MS = 1000
 class SessionkeeperStore extends Base {
   /**
    * @param {object} options `url` (required unless `store` is given), `ttl`,
-   *   `failOpen`, `disableTouch`, `store`, and any engine option (`key_prefix`,
-   *   `command_timeout`, `idle_ttl`, ...).
+   *   `failOpen`, `disableTouch`, `store`, `migrate` ({ prefix, serializer }:
+   *   move connect-redis sessions over on first use), and any engine option
+   *   (`key_prefix`, `command_timeout`, `idle_ttl`, ...).
    */
   constructor (options = {}) {
     super()
-    const { url, store, ttl, failOpen = false, disableTouch = false, ...engineOptions } = options
+    const { url, store, ttl, failOpen = false, disableTouch = false, migrate, ...engineOptions } = options
     if (store !== undefined) {
       if (!(store instanceof native.Store)) throw new TypeError('options.store must be a sessionkeeper Store')
       this.store = store
@@ -49,16 +50,22 @@ class SessionkeeperStore extends Base {
     this.ttl = ttl
     this.failOpen = Boolean(failOpen)
     this.disableTouch = Boolean(disableTouch)
+    this.migrate = null
+    if (migrate !== undefined && migrate !== null && migrate !== false) {
+      const m = migrate === true ? {} : migrate
+      if (typeof m !== 'object') throw new TypeError('options.migrate must be an object { prefix, serializer } or true')
+      const prefix = m.prefix ?? 'sess:'
+      if (typeof prefix !== 'string' || prefix === '') throw new TypeError('options.migrate.prefix must be a non-empty string (connect-redis: "sess:")')
+      const serializer = m.serializer ?? JSON
+      if (typeof serializer.parse !== 'function') throw new TypeError('options.migrate.serializer must have a parse(text) method')
+      this.migrate = { sources: [prefix], serializer }
+    }
     // What get() returned -> its entry, until createSession wraps it.
     this._loaded = new WeakMap()
     // express-session's Session object -> the entry of the request holding it.
     this._bySession = new WeakMap()
     this._recent = new Map()
     this._viaCreateSession = false
-    // The TTL the cookies of this app ask for, learnt from set/touch, so a
-    // load can slide the expiry right away and an unchanged request needs no
-    // second round trip.
-    this._learnedTtlMs = undefined
   }
 
   get (sid, cb) {
@@ -77,6 +84,28 @@ class SessionkeeperStore extends Base {
     return callbackify(this._touch(sid, sess), cb)
   }
 
+  /** Every live session (cookie not expired) as an array, as express-session
+   * documents (connect-redis too); each carries its opaque `handle` as a
+   * non-enumerable property. Handles are not session ids. Peeking does not
+   * slide the sessions' expiry. SCANs the keyspace: for admin tools only. */
+  all (cb) {
+    return callbackify(this._all(), cb)
+  }
+
+  /** The opaque handles (`2::<sha256>`) of the live sessions: NOT session
+   * ids (ids are stored only as SHA-256, by design) and not usable as cookies. */
+  ids (cb) {
+    return callbackify(this.store.handles(), cb)
+  }
+
+  length (cb) {
+    return callbackify(this.store.count(), cb)
+  }
+
+  clear (cb) {
+    return callbackify(this.store.clear().then(() => undefined), cb)
+  }
+
   // express-session calls this with what get() returned; the Session it makes
   // is what set()/touch() receive, so the request's baseline moves to it.
   createSession (req, sess) {
@@ -92,11 +121,29 @@ class SessionkeeperStore extends Base {
     return session
   }
 
+  async _all () {
+    const handles = await this.store.handles()
+    const loaded = await Promise.all(handles.map((h) => this.store.peekHandle(h).catch((err) => {
+      if (err.code === 'SESSIONKEEPER_CODEC') return null
+      throw err
+    })))
+    const out = []
+    loaded.forEach((l, i) => {
+      const sess = l && this._session(l)
+      if (!sess) return
+      Object.defineProperty(sess, 'handle', { value: handles[i], enumerable: false, configurable: true, writable: true })
+      out.push(sess)
+    })
+    return out
+  }
+
   async _get (sid) {
-    const ttlMs = this._learnedTtlMs ?? this._ttlOptionMs()
     let loaded
     try {
-      loaded = await this.store.load(sid, ttlMs)
+      // Through the default handle: the engine slides by the window stored
+      // with the session (written by set/touch), in this one round trip.
+      loaded = await this.store.load(sid)
+      if (loaded === null && this.migrate) loaded = await this._migrate(sid)
     } catch (err) {
       if (err.code === 'SESSIONKEEPER_CODEC') {
         // The engine removed the undecodable session; the request gets a
@@ -111,9 +158,22 @@ class SessionkeeperStore extends Base {
       throw err
     }
     if (loaded === null) return null
+    const stored = cookieKey(isPlainObject(loaded.data.cookie) ? loaded.data.cookie : {})
+    const sess = this._session(loaded)
+    if (sess === null) return null
+    // The window the load slid by: the session's own, else the store's.
+    const ttlMs = loaded.meta.idleTtlMs !== undefined ? loaded.meta.idleTtlMs : this.store.idleTtlMs
+    const entry = { baseline: loaded.baseline, ttlMs, cookie: stored }
+    this._loaded.set(sess, entry)
+    this._remember(sid, entry)
+    return sess
+  }
+
+  // A loaded session as express-session expects it, or null when its cookie
+  // has expired.
+  _session (loaded) {
     const sess = loaded.data
     const cookie = isPlainObject(sess.cookie) ? sess.cookie : {}
-    const stored = cookieKey(cookie)
     if (cookie.expires === undefined && typeof cookie.originalMaxAge === 'number' && loaded.meta.expiresAtMs !== null) {
       // Stored without `expires` (see _storedCookie): the session ends when
       // the engine expires it, and that is what the cookie says.
@@ -121,10 +181,36 @@ class SessionkeeperStore extends Base {
     }
     if (cookie.expires != null && !(Date.parse(cookie.expires) > Date.now())) return null
     sess.cookie = cookie
-    const entry = { baseline: loaded.baseline, ttlMs, cookie: stored }
-    this._loaded.set(sess, entry)
-    this._remember(sid, entry)
     return sess
+  }
+
+  // connect-redis' session under migrate.prefix + sid, moved into our layout
+  // (the old key is deleted); null when there is none or it cannot be used.
+  async _migrate (sid) {
+    const { sources, serializer } = this.migrate
+    const found = await this.store.legacyRead(sid, sources)
+    if (found === null) return null
+    let sess
+    try {
+      sess = await serializer.parse(found.bytes.toString('utf8'))
+    } catch (err) {
+      sess = undefined
+    }
+    if (!isPlainObject(sess) || !isPlainObject(sess.cookie)) {
+      // connect-redis would fail every request with this cookie (HTTP 500);
+      // we treat it as missing and drop it.
+      this.emit('corrupt', new Error(`connect-redis session under ${sources[0]}<sid> is not a session object`), sid)
+      await this.store.legacyDelete(sid, sources)
+      return null
+    }
+    const ttlMs = this._ttlMs(sess)
+    if (ttlMs !== undefined && ttlMs <= 0) {
+      await this.store.legacyDelete(sid, sources)
+      return null
+    }
+    await this.store.legacyMigrate(sid, sources, this._data(sess), ttlMs)
+    // Migrated now (or by a concurrent request first): read it as ours.
+    return this.store.load(sid)
   }
 
   async _set (sid, sess) {
@@ -143,7 +229,7 @@ class SessionkeeperStore extends Base {
         // request's save never becomes another's baseline.
         const baseline = entry.shared ? entry.baseline.copy() : entry.baseline
         const { outcome } = await this.store.save(sid, baseline, data, ttlMs)
-        if (outcome === 'unchanged' && !sameTtl(entry.ttlMs, ttlMs)) {
+        if (outcome === 'unchanged' && !sameTtl(entry.ttlMs, this._effective(ttlMs))) {
           await this.store.touch(sid, ttlMs)
         }
         // 'gone': destroyed or expired meanwhile; a logout stays a logout.
@@ -181,9 +267,9 @@ class SessionkeeperStore extends Base {
       const entry = this._entry(sid, sess)
       if (entry && entry.cookie === json) {
         // The load slid the TTL already when it matched; one round trip in all.
-        if (!sameTtl(entry.ttlMs, ttlMs)) {
+        if (!sameTtl(entry.ttlMs, this._effective(ttlMs))) {
           await this.store.touch(sid, ttlMs)
-          entry.ttlMs = ttlMs
+          entry.ttlMs = this._effective(ttlMs)
         }
       } else {
         // The stored cookie changed (maxAge, or `expires` with a ttl
@@ -193,10 +279,9 @@ class SessionkeeperStore extends Base {
         const { outcome } = await this.store.save(sid, baseline, { cookie }, ttlMs)
         if (entry && outcome !== 'gone') {
           entry.cookie = json
-          entry.ttlMs = ttlMs
+          entry.ttlMs = this._effective(ttlMs)
         }
       }
-      if (ttlMs !== undefined) this._learnedTtlMs = ttlMs
     } catch (err) {
       if (this.failOpen && err.temporary) {
         this.emit('failopen', err, 'touch', sid)
@@ -216,11 +301,10 @@ class SessionkeeperStore extends Base {
   _saved (sid, sess, entry, baseline, ttlMs, cookie) {
     const next = entry && !entry.shared ? entry : { baseline, ttlMs, cookie: null }
     next.baseline = baseline
-    next.ttlMs = ttlMs
+    next.ttlMs = this._effective(ttlMs)
     next.cookie = cookieKey(cookie)
     if (sess && typeof sess === 'object') this._bySession.set(sess, next)
     this._remember(sid, next)
-    if (ttlMs !== undefined) this._learnedTtlMs = ttlMs
   }
 
   _entry (sid, sess) {
@@ -273,13 +357,18 @@ class SessionkeeperStore extends Base {
     return this._ttlOptionMs()
   }
 
+  // The window a per-call TTL stands for: undefined is the store's own.
+  _effective (ttlMs) {
+    return ttlMs === undefined ? this.store.idleTtlMs : ttlMs
+  }
+
   _ttlOptionMs () {
     return typeof this.ttl === 'number' ? Math.ceil(this.ttl * 1000) : undefined
   }
 }
 
 function sameTtl (a, b) {
-  if (a === undefined || b === undefined) return a === b
+  if (a == null || b == null) return a === b
   return Math.abs(a - b) <= TTL_SLACK_MS
 }
 

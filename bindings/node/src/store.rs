@@ -110,6 +110,31 @@ fn options_arg(r: &Reader, v: sys::napi_value) -> R<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Migration sources: each a string (`prefix + id`, e.g. connect-redis'
+/// `"sess:"`), `{ plain: prefix }`, or `{ privateId: prefix }` (`prefix +
+/// "2::" + sha256(id)`, Rack's private id).
+fn legacy_keys_arg(r: &Reader, v: sys::napi_value) -> R<Vec<engine::LegacyKey>> {
+    let items = match r.value(v, 0)? {
+        Value::Array(a) => a,
+        Value::Str(s) => vec![Value::Str(s)],
+        _ => return Err(Fail::type_error(format!("must be an array of key prefixes; got {}", r.describe(v)?))),
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let key = match item {
+            Value::Str(s) => engine::LegacyKey::Plain(s),
+            Value::Map(mut m) if m.len() == 1 => match (m.shift_remove("plain"), m.shift_remove("privateId")) {
+                (Some(Value::Str(s)), None) => engine::LegacyKey::Plain(s),
+                (None, Some(Value::Str(s))) => engine::LegacyKey::PrivateId(s),
+                _ => return Err(Fail::type_error("each source must be a string, { plain: string } or { privateId: string }")),
+            },
+            _ => return Err(Fail::type_error("each source must be a string, { plain: string } or { privateId: string }")),
+        };
+        out.push(key);
+    }
+    Ok(out)
+}
+
 /// A connection to one session store: `new Store(url, options)`.
 ///
 /// Cheap to copy with `withIdleTtl`; copies share connections and statistics.
@@ -193,6 +218,12 @@ fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
     w.set(&mut meta, "deadlineMs", deadline)?;
     let expires = w.opt_ms(loaded.meta.expires_at_ms)?;
     w.set(&mut meta, "expiresAtMs", expires)?;
+    // The session's own sliding window: undefined when none was stored,
+    // null for "no sliding expiry", else milliseconds.
+    if let Some(idle) = loaded.meta.idle_ttl {
+        let v = w.opt_ms(ms_of(idle))?;
+        w.set(&mut meta, "idleTtlMs", v)?;
+    }
     w.set(&mut out, "meta", meta)?;
     let baseline = baseline_js(w, loaded.baseline)?;
     w.set(&mut out, "baseline", baseline)?;
@@ -480,6 +511,146 @@ impl Store {
             None => w.null(),
         })
     }
+
+    /// `handles()` → the opaque handle (`"2::<sha256 hex>"`) of every live
+    /// session under the key prefix (SCAN on every Cluster master). A handle
+    /// is NOT a session id and cannot be used as a cookie.
+    #[napi]
+    pub fn handles<'env>(&self, env: &'env Env) -> Promise<'env> {
+        let store = self.engine.clone();
+        run(env, async move { store.handles().await }, |w, hs| {
+            w.value(&Value::Array(hs.into_iter().map(Value::Str).collect()))
+        })
+    }
+
+    /// `count()` → the number of live sessions under the key prefix (a SCAN).
+    #[napi]
+    pub fn count<'env>(&self, env: &'env Env) -> Promise<'env> {
+        let store = self.engine.clone();
+        run(env, async move { store.count().await }, |w, n| w.number(n as f64))
+    }
+
+    /// `clear()` → how many sessions under the key prefix were deleted.
+    #[napi]
+    pub fn clear<'env>(&self, env: &'env Env) -> Promise<'env> {
+        let store = self.engine.clone();
+        run(env, async move { store.clear().await }, |w, n| w.number(n as f64))
+    }
+
+    /// `peekHandle(handle)` → `{ data, meta, baseline } | null`, without
+    /// sliding the expiry.
+    #[napi]
+    pub fn peek_handle<'env>(&self, env: &'env Env, handle: Unknown<'env>) -> Promise<'env> {
+        let handle = match Reader::new(env.raw()).and_then(|r| r.string_arg(handle.raw(), "handle")) {
+            Ok(h) => h,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.engine.clone();
+        run(env, async move { store.peek_handle(&handle).await }, |w, loaded| match loaded {
+            Some(l) => loaded_js(w, l),
+            None => w.null(),
+        })
+    }
+
+    /// `destroyHandle(handle)` → whether there was a session.
+    #[napi]
+    pub fn destroy_handle<'env>(&self, env: &'env Env, handle: Unknown<'env>) -> Promise<'env> {
+        let handle = match Reader::new(env.raw()).and_then(|r| r.string_arg(handle.raw(), "handle")) {
+            Ok(h) => h,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.engine.clone();
+        run(env, async move { store.destroy_handle(&handle).await }, |w, b| w.bool(b))
+    }
+
+    /// `legacyRead(id, sources)` → `{ source, bytes }` (the index of the
+    /// source that held it, the peer's value as a Buffer) or `null`.
+    #[napi]
+    pub fn legacy_read<'env>(&self, env: &'env Env, id: Unknown<'env>, sources: Unknown<'env>) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
+            Ok((id, sources))
+        })();
+        let (id, sources) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.engine.clone();
+        run(env, async move { store.legacy_read(&id, &sources).await }, |w, found| match found {
+            Some(v) => {
+                let mut out = w.object()?;
+                let n = w.number(v.source as f64)?;
+                w.set(&mut out, "source", n)?;
+                let b = w.value(&Value::Bytes(v.bytes))?;
+                w.set(&mut out, "bytes", b)?;
+                Ok(out)
+            }
+            None => w.null(),
+        })
+    }
+
+    /// `legacyMigrate(id, sources, data, ttlMs?)` → `Baseline`, or `null`
+    /// when a concurrent request migrated it first (load it instead). Stores
+    /// `data` in our layout, then deletes the peer's keys.
+    #[napi]
+    pub fn legacy_migrate<'env>(
+        &self,
+        env: &'env Env,
+        id: Unknown<'env>,
+        sources: Unknown<'env>,
+        data: Unknown<'env>,
+        ttl_ms: Unknown<'env>,
+    ) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
+            let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            Ok((id, sources, data, ttl))
+        })();
+        let (id, sources, data, ttl) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.handle(ttl);
+        run(env, async move { store.legacy_migrate(&id, &sources, &data).await }, |w, b| match b {
+            Some(b) => baseline_js(w, b),
+            None => w.null(),
+        })
+    }
+
+    /// `legacyDelete(id, sources)`: deletes the peer's keys for `id`.
+    #[napi]
+    pub fn legacy_delete<'env>(&self, env: &'env Env, id: Unknown<'env>, sources: Unknown<'env>) -> Promise<'env> {
+        let args = (|| -> R<_> {
+            let r = Reader::new(env.raw())?;
+            let id = r.string_arg(id.raw(), "id")?;
+            let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
+            Ok((id, sources))
+        })();
+        let (id, sources) = match args {
+            Ok(a) => a,
+            Err(f) => return rejected(env, f),
+        };
+        let store = self.engine.clone();
+        run(env, async move { store.legacy_delete(&id, &sources).await }, |w, ()| w.null())
+    }
+}
+
+/// Whether `handle` looks like one `handles()` returns (`"2::"` and 64
+/// lowercase hex digits).
+#[napi]
+pub fn is_valid_handle(handle: Unknown<'_>) -> bool {
+    let env = handle.value().env;
+    Reader::new(env)
+        .and_then(|r| match r.type_of(handle.raw())? {
+            sys::ValueType::napi_string => Ok(engine::is_valid_handle(&r.string(handle.raw())?)),
+            _ => Ok(false),
+        })
+        .unwrap_or(false)
 }
 
 /// A new session id: 128 bits from the OS's CSPRNG as 32 hex characters

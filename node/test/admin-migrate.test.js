@@ -1,0 +1,165 @@
+'use strict'
+// express-session's optional store methods (all, ids, length, clear), the
+// per-session sliding window (one round trip on the first request after a
+// restart) and migration from connect-redis, with a real express app over
+// HTTP on standalone Redis and on the Cluster.
+
+const { describe, it, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const crypto = require('node:crypto')
+const signature = require('cookie-signature')
+
+const h = require('./helpers')
+const { isValidHandle } = require('..')
+
+const skip = h.noRedis()
+const SECRET = 'test secret' // helpers.startExpress
+
+// A cookie as express-session writes it for `sid`, signed with the app secret.
+function signedCookie (sid) {
+  return encodeURIComponent('s:' + signature.sign(sid, SECRET))
+}
+
+for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
+  describe(`SessionkeeperStore all/ids/length/clear on ${topo.name}`, { skip }, () => {
+    let store, app
+    before(async () => {
+      store = h.newStore(topo, 'admin')
+      app = await h.startExpress(store)
+    })
+    after(async () => {
+      await app?.close()
+    })
+
+    it('lists, counts and clears the sessions created over HTTP', async () => {
+      const clients = []
+      for (const user of ['ann', 'ben', 'cid']) {
+        const c = new h.Client(app.url)
+        await c.get(`/login?user=${user}`)
+        clients.push(c)
+      }
+      // A session whose cookie has expired (the engine still holds it).
+      await store.store.insert(crypto.randomBytes(24).toString('base64url'),
+        { user: 'old', cookie: { originalMaxAge: 1000, expires: new Date(Date.now() - 1000).toISOString(), path: '/' } }, 60000)
+
+      assert.equal(await store.length(), 4)
+      const ids = await store.ids()
+      assert.equal(ids.length, 4)
+      for (const handle of ids) assert.ok(isValidHandle(handle), handle)
+      const sids = clients.map((c) => c.sid())
+      for (const sid of sids) assert.ok(!ids.includes(sid), 'handles are not session ids')
+      assert.ok(ids.includes(h.storageKey(store.testPrefix, sids[0]).slice(store.testPrefix.length)))
+
+      const ttlBefore = Number(await h.redisCli(topo, ['PTTL', h.storageKey(store.testPrefix, sids[0])]))
+      const all = await store.all()
+      assert.ok(Array.isArray(all))
+      assert.deepEqual(all.map((s) => s.user).sort(), ['ann', 'ben', 'cid'], 'the expired cookie is skipped')
+      for (const s of all) {
+        assert.ok(ids.includes(s.handle))
+        assert.ok(!Object.keys(s).includes('handle'), 'handle is not enumerable')
+        assert.equal(typeof s.cookie.expires, 'string')
+        assert.equal(s.cookie.originalMaxAge, 60000)
+      }
+      const ttlAfter = Number(await h.redisCli(topo, ['PTTL', h.storageKey(store.testPrefix, sids[0])]))
+      assert.ok(ttlAfter <= ttlBefore, 'listing does not slide the expiry')
+
+      // Callback forms.
+      const n = await new Promise((resolve, reject) => store.length((err, v) => (err ? reject(err) : resolve(v))))
+      assert.equal(n, 4)
+      const viaCb = await new Promise((resolve, reject) => store.all((err, v) => (err ? reject(err) : resolve(v))))
+      assert.equal(viaCb.length, 3)
+
+      await new Promise((resolve, reject) => store.clear((err) => (err ? reject(err) : resolve())))
+      assert.equal(await store.length(), 0)
+      assert.deepEqual(await store.ids(), [])
+      assert.equal((await clients[0].get('/whoami')).body.user, null)
+    })
+  })
+
+  describe(`per-session sliding window on ${topo.name}`, { skip }, () => {
+    it('the first request after a fresh store costs one round trip and slides by the cookie maxAge', async () => {
+      const first = h.newStore(topo, 'window')
+      const app1 = await h.startExpress(first, { cookie: { maxAge: 45000 } })
+      const c = new h.Client(app1.url)
+      await c.get('/login?user=wes')
+      await app1.close()
+      const key = h.storageKey(first.testPrefix, c.sid())
+      assert.equal(await h.redisCli(topo, ['HEXISTS', key, 'm:idle']), '1', 'the window is stored with the session')
+
+      // A new process: a fresh store instance on the same prefix.
+      const second = h.newStore(topo, 'window')
+      second.store = new (require('..').Store)(topo.url, { key_prefix: first.testPrefix, command_timeout: '3s' })
+      const app2 = await h.startExpress(second, { cookie: { maxAge: 45000 } })
+      try {
+        await h.redisCli(topo, ['PEXPIRE', key, '10000'])
+        const c2 = new h.Client(app2.url)
+        c2.cookies = new Map(c.cookies)
+        const res = await c2.get('/whoami')
+        assert.equal(res.body.user, 'wes')
+        const s = second.store.stats()
+        assert.equal(s.roundTrips.count, 1, 'one round trip for an unchanged session')
+        const t = Number(await h.redisCli(topo, ['PTTL', key]))
+        assert.ok(t > 44000 && t <= 45000, `slid by the cookie's maxAge: PTTL ${t}`)
+      } finally {
+        await app2.close()
+      }
+    })
+  })
+
+  describe(`migration from connect-redis on ${topo.name}`, { skip }, () => {
+    let store, app, legacy
+    before(async () => {
+      legacy = `sk-node-test:legacy:${crypto.randomBytes(4).toString('hex')}:sess:`
+      store = h.newStore(topo, 'migrate', { migrate: { prefix: legacy } })
+      app = await h.startExpress(store)
+    })
+    after(async () => {
+      await app?.close()
+    })
+
+    it('a connect-redis session stays logged in and moves to our layout', async () => {
+      const sid = crypto.randomBytes(24).toString('base64url')
+      const expires = new Date(Date.now() + 3600000).toISOString()
+      const json = JSON.stringify({ cookie: { originalMaxAge: 3600000, expires, httpOnly: true, path: '/' }, user: 'liz', n: 2 })
+      await h.redisCli(topo, ['SET', legacy + sid, json, 'EX', '3600'])
+
+      const c = new h.Client(app.url)
+      c.cookies.set('connect.sid', signedCookie(sid))
+      const res = await c.get('/whoami')
+      assert.equal(res.status, 200)
+      assert.equal(res.body.sid, sid)
+      assert.equal(res.body.user, 'liz')
+      assert.equal(res.body.n, 2)
+
+      const key = h.storageKey(store.testPrefix, sid)
+      assert.equal(await h.redisCli(topo, ['TYPE', key]), 'hash')
+      const fields = (await h.redisCli(topo, ['HKEYS', key])).split('\n')
+      for (const f of ['user', 'n', 'cookie']) assert.ok(fields.some((x) => x.endsWith(f)), `field ${f} in ${fields}`)
+      assert.equal(await h.redisCli(topo, ['EXISTS', legacy + sid]), '0', 'the old key is gone')
+      const t = Number(await h.redisCli(topo, ['PTTL', key]))
+      assert.ok(t > 3590000 && t <= 3600000, `keeps the cookie's lifetime: PTTL ${t}`)
+
+      assert.equal((await c.get('/inc')).body.n, 3)
+      assert.equal((await c.get('/whoami')).body.n, 3)
+    })
+
+    it('an undecodable or expired connect-redis value is treated as missing', async () => {
+      const bad = crypto.randomBytes(24).toString('base64url')
+      await h.redisCli(topo, ['SET', legacy + bad, '{not json', 'EX', '3600'])
+      const c = new h.Client(app.url)
+      c.cookies.set('connect.sid', signedCookie(bad))
+      const res = await c.get('/whoami')
+      assert.equal(res.status, 200)
+      assert.equal(res.body.user, null)
+      assert.equal(await h.redisCli(topo, ['EXISTS', legacy + bad]), '0')
+
+      const stale = crypto.randomBytes(24).toString('base64url')
+      const json = JSON.stringify({ cookie: { originalMaxAge: 1000, expires: new Date(Date.now() - 5000).toISOString(), path: '/' }, user: 'old' })
+      await h.redisCli(topo, ['SET', legacy + stale, json, 'EX', '3600'])
+      const d = new h.Client(app.url)
+      d.cookies.set('connect.sid', signedCookie(stale))
+      assert.equal((await d.get('/whoami')).body.user, null)
+      assert.equal(await h.redisCli(topo, ['EXISTS', h.storageKey(store.testPrefix, stale)]), '0')
+    })
+  })
+}
