@@ -33,9 +33,27 @@ The :class:`SessionStore` follows the whole ``SessionBase`` contract:
   :class:`sessionkeeper.AsyncStore`, without a thread pool.
 
 Expiry: every read slides the session's expiry in Redis to its own expiry
-age (``SESSION_COOKIE_AGE``, or what ``set_expiry`` chose), so a session in
-use does not expire under the user; a session with a custom expiry costs one
-extra round trip per read for that.
+age (``SESSION_COOKIE_AGE``, or what ``set_expiry`` chose), in the same round
+trip as the read: a custom expiry is stored with the session by the save
+that sets it, and later reads slide by it. A session past a ``set_expiry``
+datetime is deleted when read.
+
+Migration from Django's cache backend (off by default)::
+
+    SESSIONKEEPER_MIGRATION = True   # or {"key_prefix": "", "version": 1, "allow_pickle": False}
+
+When a session key is not found in our store, the cache backend's key
+(``<KEY_PREFIX>:<VERSION>:django.contrib.sessions.cache<key>``, with
+``KEY_PREFIX`` and ``VERSION`` taken from ``CACHES[SESSION_CACHE_ALIAS]``
+unless given) is read; a MessagePack or JSON value (django-redis'
+serializers) is rewritten in our format under the same key and the old key
+is deleted, so the user stays logged in. Django's ``RedisCache`` and
+django-redis' default serializer **pickle** the session: those values are
+only read with ``"allow_pickle": True``, which lets anyone who can write to
+that Redis run code in your web processes. Turn it on only for the migration
+window and only when nobody untrusted can write to Redis. A value that cannot
+be read is logged and treated as no session. With migration on, ``delete()``
+also deletes the peer key (one more round trip per logout).
 
 Redis down or slow (bounded by ``command_timeout``): with
 ``SESSIONKEEPER_FAIL_OPEN = True`` the request goes on with an empty session
@@ -56,7 +74,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.core.exceptions import ImproperlyConfigured
 
-from . import _errors
+from . import _errors, _migrate
 from ._native import AsyncStore, Baseline, Store, generate_id
 
 __all__ = ["SessionStore"]
@@ -77,6 +95,9 @@ def _configured_stores() -> tuple[Store, AsyncStore]:
             "SESSION_ENGINE = 'sessionkeeper.django' needs SESSIONKEEPER_URL, e.g. 'redis://127.0.0.1:6379/0'"
         )
     options = dict(getattr(settings, "SESSIONKEEPER_OPTIONS", None) or {})
+    # The store's default sliding window is the default session age; a
+    # session with its own age (set_expiry) carries it in Redis.
+    options.setdefault("idle_ttl", settings.SESSION_COOKIE_AGE)
     cache_key = (url, repr(sorted(options.items())))
     stores = _stores.get(cache_key)
     if stores is None:
@@ -92,6 +113,25 @@ def _fail_open() -> bool:
     return bool(getattr(settings, "SESSIONKEEPER_FAIL_OPEN", True))
 
 
+_CACHE_SESSION_KEY = "django.contrib.sessions.cache"
+
+
+def _migration() -> tuple[_migrate.Sources, bool] | None:
+    """``(sources, allow_pickle)`` when SESSIONKEEPER_MIGRATION is on."""
+    conf = getattr(settings, "SESSIONKEEPER_MIGRATION", None)
+    if not conf:
+        return None
+    conf = {} if conf is True else dict(conf)
+    unknown = set(conf) - {"key_prefix", "version", "allow_pickle"}
+    if unknown:
+        raise ImproperlyConfigured(f"SESSIONKEEPER_MIGRATION: unknown keys {sorted(unknown)}")
+    cache = (getattr(settings, "CACHES", None) or {}).get(getattr(settings, "SESSION_CACHE_ALIAS", "default"), {})
+    prefix = conf.get("key_prefix", cache.get("KEY_PREFIX", ""))
+    version = conf.get("version", cache.get("VERSION", 1))
+    # Django's default KEY_FUNCTION: "<prefix>:<version>:<key>".
+    return [("plain", f"{prefix}:{version}:{_CACHE_SESSION_KEY}")], bool(conf.get("allow_pickle", False))
+
+
 class SessionStore(SessionBase):
     """A Django session kept in Redis by the Sessionkeeper engine."""
 
@@ -102,16 +142,31 @@ class SessionStore(SessionBase):
         self._baseline: Baseline | None = None
         # Set when Redis was unavailable at load and we failed open.
         self._unavailable = False
+        # The loaded session carries its own sliding window in Redis.
+        self._own_window = False
 
     # -- helpers ---------------------------------------------------------------
 
     def _sync(self, age: int | None = None) -> Store:
+        """The default handle (slides by the session's own window, if it has
+        one), or one that sets the session's window to ``age`` seconds."""
         store = _configured_stores()[0]
-        return store.with_idle_ttl(self.get_session_cookie_age() if age is None else age)
+        return store if age is None else store.with_idle_ttl(age)
 
     def _async(self, age: int | None = None) -> AsyncStore:
         store = _configured_stores()[1]
-        return store.with_idle_ttl(self.get_session_cookie_age() if age is None else age)
+        return store if age is None else store.with_idle_ttl(age)
+
+    def _window(self, data: dict[str, t.Any]) -> int | None:
+        """The window a write must store with the session, or None when the
+        store's default (SESSION_COOKIE_AGE) applies and nothing is stored."""
+        age = self._custom_age(data)
+        if age is not None:
+            return age
+        default = self.get_session_cookie_age()
+        if self._own_window or default != settings.SESSION_COOKIE_AGE:
+            return default  # back to the default age (set_expiry(None)), or a subclass' age
+        return None
 
     def _fail(self, what: str, error: _errors.Error) -> None:
         if not _fail_open():
@@ -130,7 +185,22 @@ class SessionStore(SessionBase):
             self._session_key = None
             return None
         self._baseline = loaded.baseline
+        self._own_window = loaded.idle_ttl is not None
         return loaded.data
+
+    def _migrated(self, found) -> dict[str, t.Any] | None:
+        if found is None:
+            self._session_key = None
+            return None
+        data, self._baseline = found
+        self._own_window = self._custom_age(data) is not None
+        return data
+
+    def _expired(self, data: dict[str, t.Any]) -> bool:
+        """A session past its set_expiry() datetime (Redis may keep it a
+        little longer: reads slide by the window stored at the last save)."""
+        age = self._custom_age(data)
+        return age is not None and age <= 0
 
     def _get_new_session_key(self) -> str:
         # The engine's ids (128 bits from the OS CSPRNG) need no existence
@@ -147,17 +217,22 @@ class SessionStore(SessionBase):
         if key is None:
             return {}
         try:
-            data = self._loaded(self._sync().load(key))
+            loaded = self._sync().load(key)
+            migration = _migration() if loaded is None else None
+            if migration is not None:
+                sources, allow_pickle = migration
+                data = self._migrated(
+                    _migrate.migrate(self._sync(), key, sources, allow_pickle, log, lambda d: self._sync(self._window(d)))
+                )
+            else:
+                data = self._loaded(loaded)
             if data is None:
                 return {}
-            age = self._custom_age(data)
-            if age is not None:
-                if age <= 0:
-                    self._sync().destroy(key)
-                    self._session_key = None
-                    self._baseline = None
-                    return {}
-                self._sync(age).touch(key)
+            if self._expired(data):
+                self._sync().destroy(key)
+                self._session_key = None
+                self._baseline = None
+                return {}
             return data
         except _errors.CodecError as e:
             log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
@@ -173,17 +248,24 @@ class SessionStore(SessionBase):
         if key is None:
             return {}
         try:
-            data = self._loaded(await self._async().load(key))
+            loaded = await self._async().load(key)
+            migration = _migration() if loaded is None else None
+            if migration is not None:
+                sources, allow_pickle = migration
+                data = self._migrated(
+                    await _migrate.amigrate(
+                        self._async(), key, sources, allow_pickle, log, lambda d: self._async(self._window(d))
+                    )
+                )
+            else:
+                data = self._loaded(loaded)
             if data is None:
                 return {}
-            age = self._custom_age(data)
-            if age is not None:
-                if age <= 0:
-                    await self._async().destroy(key)
-                    self._session_key = None
-                    self._baseline = None
-                    return {}
-                await self._async(age).touch(key)
+            if self._expired(data):
+                await self._async().destroy(key)
+                self._session_key = None
+                self._baseline = None
+                return {}
             return data
         except _errors.CodecError as e:
             log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
@@ -238,7 +320,7 @@ class SessionStore(SessionBase):
                 self._sync().destroy(key)
                 self._baseline = None
                 return
-            store = self._sync(age)
+            store = self._sync(self._window(data))
             if must_create:
                 baseline = store.insert(key, data)
                 if baseline is None:
@@ -270,7 +352,7 @@ class SessionStore(SessionBase):
                 await self._async().destroy(key)
                 self._baseline = None
                 return
-            store = self._async(age)
+            store = self._async(self._window(data))
             if must_create:
                 baseline = await store.insert(key, data)
                 if baseline is None:
@@ -294,6 +376,9 @@ class SessionStore(SessionBase):
             self._baseline = None
         try:
             self._sync().destroy(session_key)
+            migration = _migration()
+            if migration is not None:
+                self._sync().legacy_delete(session_key, migration[0])
         except _UNAVAILABLE as e:
             self._fail("deleting the session", e)
 
@@ -305,6 +390,9 @@ class SessionStore(SessionBase):
             self._baseline = None
         try:
             await self._async().destroy(session_key)
+            migration = _migration()
+            if migration is not None:
+                await self._async().legacy_delete(session_key, migration[0])
         except _UNAVAILABLE as e:
             self._fail("deleting the session", e)
 
@@ -316,7 +404,7 @@ class SessionStore(SessionBase):
         key = self.session_key
         if key is not None and self._baseline is not None and not self._unavailable:
             try:
-                new_key = self._sync(self.get_expiry_age()).renew(key)
+                new_key = self._sync(self._window(self._session)).renew(key)
             except _UNAVAILABLE as e:
                 self._fail("renewing the session key", e)
                 return
@@ -332,7 +420,7 @@ class SessionStore(SessionBase):
         key = self.session_key
         if key is not None and self._baseline is not None and not self._unavailable:
             try:
-                new_key = await self._async(await self.aget_expiry_age()).renew(key)
+                new_key = await self._async(self._window(self._session_cache)).renew(key)
             except _UNAVAILABLE as e:
                 self._fail("renewing the session key", e)
                 return

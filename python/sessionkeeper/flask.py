@@ -30,6 +30,20 @@ override them):
     or :class:`sessionkeeper.TimeoutError` propagates (HTTP 500 unless the app
     handles it).
 
+``SESSIONKEEPER_MIGRATION`` (default off)
+    Reads sessions Flask-Session wrote, so switching logs nobody out:
+    ``True`` or a dict ``{"key_prefix": "session:", "allow_pickle": False,
+    "use_signer": False}`` (``key_prefix`` defaults to ``SESSION_KEY_PREFIX``,
+    ``use_signer`` to ``SESSION_USE_SIGNER``). A request whose cookie is a
+    Flask-Session id (not one of ours) reads ``<key_prefix><sid>``; a
+    MessagePack (Flask-Session >= 0.6) or JSON value is rewritten in our format
+    under the same id, the old key is deleted and our signed cookie is sent.
+    Pickled values (Flask-Session < 0.6) are only read with
+    ``"allow_pickle": True``, which lets anyone who can write to that Redis run
+    code in your web processes: turn it on only for the migration window and
+    only when nobody untrusted can write to Redis. A value that cannot be read
+    is logged and treated as no session.
+
 Flask's own settings are honoured: ``SECRET_KEY`` and
 ``SECRET_KEY_FALLBACKS`` (the cookie carries the session id signed with
 itsdangerous, HMAC-SHA256, salt ``"sessionkeeper"``), ``SESSION_COOKIE_NAME``,
@@ -71,7 +85,7 @@ from flask.sessions import SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
-from . import _errors
+from . import _errors, _migrate
 from ._native import Baseline, Store, is_valid_id
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -147,6 +161,8 @@ class SessionInterface(_FlaskSessionInterface):
         (its own ``idle_ttl`` is then used as the sliding expiry).
     fail_open : bool, optional
         Overrides ``SESSIONKEEPER_FAIL_OPEN``.
+    migration : bool or dict, optional
+        Overrides ``SESSIONKEEPER_MIGRATION``.
     **options
         Engine options; override ``SESSIONKEEPER_OPTIONS``.
     """
@@ -164,11 +180,13 @@ class SessionInterface(_FlaskSessionInterface):
         *,
         store: Store | None = None,
         fail_open: bool | None = None,
+        migration: bool | t.Mapping[str, t.Any] | None = None,
         **options: t.Any,
     ) -> None:
         self._url = url
         self._store = store
         self._fail_open = fail_open
+        self._migration = migration
         self._options = options
 
     # -- configuration -------------------------------------------------------
@@ -197,6 +215,31 @@ class SessionInterface(_FlaskSessionInterface):
             return self._fail_open
         return bool(app.config.get("SESSIONKEEPER_FAIL_OPEN", True))
 
+    def migration(self, app: Flask) -> dict[str, t.Any] | None:
+        """The Flask-Session migration settings, or None when it is off."""
+        conf = self._migration if self._migration is not None else app.config.get("SESSIONKEEPER_MIGRATION")
+        if not conf:
+            return None
+        conf = {} if conf is True else dict(conf)
+        unknown = set(conf) - {"key_prefix", "allow_pickle", "use_signer"}
+        if unknown:
+            raise _errors.ConfigError(f"SESSIONKEEPER_MIGRATION: unknown keys {sorted(unknown)}")
+        return {
+            "sources": [("plain", conf.get("key_prefix", app.config.get("SESSION_KEY_PREFIX", "session:")))],
+            "allow_pickle": bool(conf.get("allow_pickle", False)),
+            "use_signer": bool(conf.get("use_signer", app.config.get("SESSION_USE_SIGNER", False))),
+        }
+
+    def _peer_sid(self, app: Flask, cookie: str, use_signer: bool) -> str | None:
+        """The session id in a Flask-Session cookie: the bare id, or with
+        SESSION_USE_SIGNER ``id.signature`` (salt "flask-session", HMAC-SHA1)."""
+        if use_signer:
+            try:
+                cookie = Signer(app.secret_key, salt="flask-session", key_derivation="hmac").unsign(cookie).decode()
+            except (BadSignature, UnicodeDecodeError):
+                return None
+        return cookie if is_valid_id(cookie) else None
+
     def get_signer(self, app: Flask) -> Signer | None:
         """The cookie signer, or None when the app has no ``secret_key``."""
         if not app.secret_key:
@@ -220,15 +263,27 @@ class SessionInterface(_FlaskSessionInterface):
         cookie = request.cookies.get(self.get_cookie_name(app))
         if not cookie:
             return self.session_class()
+        peer = None
         try:
             sid = signer.unsign(cookie).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
-            return self.session_class()
+            # Not one of ours: with migration on, maybe Flask-Session's.
+            peer = self.migration(app)
+            sid = self._peer_sid(app, cookie, peer["use_signer"]) if peer else None
+            if sid is None:
+                return self.session_class()
         if not is_valid_id(sid):
             return self.session_class()
         store = self.get_store(app)
         try:
             loaded = store.load(sid)
+            if loaded is None and peer is not None:
+                found = _migrate.migrate(store, sid, peer["sources"], peer["allow_pickle"], log)
+                if found is None:
+                    return self.session_class()
+                session = self.session_class(found[0], sid, found[1])
+                session.modified = True  # our signed cookie replaces the peer's
+                return session
         except _errors.CodecError as e:
             # The engine has already removed the undecodable session.
             log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)

@@ -19,7 +19,7 @@ use tokio::task::AbortHandle;
 
 use crate::convert;
 use crate::error;
-use crate::store::{loaded_to_py, outcome_name, stats_to_py, Baseline};
+use crate::store::{legacy_keys_from_py, legacy_value_to_py, loaded_to_py, outcome_name, stats_to_py, Baseline};
 
 type Finish = Box<dyn FnOnce(Python<'_>) -> PyResult<Py<PyAny>> + Send>;
 
@@ -203,6 +203,38 @@ impl AsyncStore {
         spawn_for_asyncio(py, async move { store.renew(&id).await }, |py, out| {
             Ok(out.into_pyobject(py)?.into_any().unbind())
         })
+    }
+
+    /// See `Store.legacy_read`.
+    fn legacy_read<'py>(&self, py: Python<'py>, id: String, sources: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let sources = legacy_keys_from_py(sources)?;
+        let store = self.inner.clone();
+        spawn_for_asyncio(py, async move { store.legacy_read(&id, &sources).await }, |py, out| {
+            Ok(legacy_value_to_py(py, out)?.into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
+    /// See `Store.legacy_migrate`.
+    fn legacy_migrate<'py>(
+        &self,
+        py: Python<'py>,
+        id: String,
+        sources: &Bound<'py, PyAny>,
+        data: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let sources = legacy_keys_from_py(sources)?;
+        let data = convert::data_from_py(data)?;
+        let store = self.inner.clone();
+        spawn_for_asyncio(py, async move { store.legacy_migrate(&id, &sources, &data).await }, |py, out| {
+            Ok(out.map(Baseline::new).into_pyobject(py)?.into_any().unbind())
+        })
+    }
+
+    /// See `Store.legacy_delete`.
+    fn legacy_delete<'py>(&self, py: Python<'py>, id: String, sources: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let sources = legacy_keys_from_py(sources)?;
+        let store = self.inner.clone();
+        spawn_for_asyncio(py, async move { store.legacy_delete(&id, &sources).await }, |py, ()| Ok(py.None()))
     }
 
     /// See `Store.stats` (not awaitable: it reads local counters).

@@ -23,6 +23,15 @@ fn is_valid_id(id: &str) -> bool {
     sessionkeeper_core::is_valid_id(id)
 }
 
+/// Decodes a MessagePack map (a whole session as another store wrote it,
+/// e.g. Flask-Session) into a dict with the engine's value rules. Raises
+/// `CodecError` when the bytes are not a MessagePack map with string keys.
+#[pyfunction]
+fn decode_msgpack<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let map = sessionkeeper_core::codec::decode_map(data).map_err(|e| error::to_py(py, e))?;
+    convert::data_to_py(py, &map)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Store>()?;
@@ -31,6 +40,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Loaded>()?;
     m.add_function(wrap_pyfunction!(generate_id, m)?)?;
     m.add_function(wrap_pyfunction!(is_valid_id, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_msgpack, m)?)?;
     m.add("OPTION_NAMES", sessionkeeper_core::config::OPTION_NAMES.to_vec())?;
     Ok(())
 }

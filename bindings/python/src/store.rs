@@ -6,8 +6,8 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
-use sessionkeeper_core::{BlockingStore, Loaded as CoreLoaded, SaveOutcome, Stats};
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use sessionkeeper_core::{BlockingStore, LegacyKey, LegacyValue, Loaded as CoreLoaded, SaveOutcome, Stats};
 
 use crate::convert;
 use crate::error::IntoPyResult;
@@ -62,6 +62,11 @@ pub struct Loaded {
     /// The absolute deadline, if the store has an `absolute_ttl`.
     #[pyo3(get)]
     deadline_ms: Option<i64>,
+    /// The session's own sliding window in seconds, stored with it by a
+    /// `with_idle_ttl` handle (0.0: its own choice of no sliding expiry);
+    /// None: it slides by the store's default.
+    #[pyo3(get)]
+    idle_ttl: Option<f64>,
 }
 
 #[pymethods]
@@ -79,7 +84,32 @@ pub fn loaded_to_py(py: Python<'_>, loaded: Option<CoreLoaded>) -> PyResult<Opti
         created_at_ms: l.meta.created_at_ms,
         expires_at_ms: l.meta.expires_at_ms,
         deadline_ms: l.meta.deadline_ms,
+        idle_ttl: l.meta.idle_ttl.map(|own| convert::ttl_to_py(own).unwrap_or(0.0)),
     }))
+}
+
+/// Peer-store key layouts from Python: `("plain", prefix)` (key = prefix +
+/// id) or `("private_id", prefix)` (key = prefix + "2::" + sha256(id)).
+pub fn legacy_keys_from_py(sources: &Bound<'_, PyAny>) -> PyResult<Vec<LegacyKey>> {
+    let mut out = Vec::new();
+    for item in sources.try_iter()? {
+        let (kind, prefix): (String, String) = item?.extract()?;
+        out.push(match kind.as_str() {
+            "plain" => LegacyKey::Plain(prefix),
+            "private_id" => LegacyKey::PrivateId(prefix),
+            other => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "unknown legacy key kind {other:?} (expected \"plain\" or \"private_id\")"
+                )))
+            }
+        });
+    }
+    Ok(out)
+}
+
+pub fn legacy_value_to_py<'py>(py: Python<'py>, value: Option<LegacyValue>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let Some(v) = value else { return Ok(None) };
+    Ok(Some(PyTuple::new(py, [v.source.into_pyobject(py)?.into_any(), PyBytes::new(py, &v.bytes).into_any()])?))
 }
 
 pub fn outcome_name(outcome: SaveOutcome) -> &'static str {
@@ -217,6 +247,31 @@ impl Store {
     /// no session.
     fn renew(&self, py: Python<'_>, id: String) -> PyResult<Option<String>> {
         py.detach(|| self.inner.renew(&id)).py_err(py)
+    }
+
+    /// Migration: the value a peer store wrote for `id`, looked up at each of
+    /// `sources` (`[("plain", "session:")]`, ...) in order, one round trip
+    /// each. Returns `(index of the source, bytes)` or None.
+    fn legacy_read<'py>(&self, py: Python<'py>, id: String, sources: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let sources = legacy_keys_from_py(sources)?;
+        let out = py.detach(|| self.inner.legacy_read(&id, &sources)).py_err(py)?;
+        legacy_value_to_py(py, out)
+    }
+
+    /// Migration: stores `data` (decoded from `legacy_read`) as a session in
+    /// our format under `id` and deletes the peer's keys. Returns the
+    /// baseline, or None when a concurrent request migrated it first (load it).
+    fn legacy_migrate(&self, py: Python<'_>, id: String, sources: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<Option<Baseline>> {
+        let sources = legacy_keys_from_py(sources)?;
+        let data = convert::data_from_py(data)?;
+        let out = py.detach(|| self.inner.legacy_migrate(&id, &sources, &data)).py_err(py)?;
+        Ok(out.map(Baseline::new))
+    }
+
+    /// Migration: deletes the peer's keys for `id`.
+    fn legacy_delete(&self, py: Python<'_>, id: String, sources: &Bound<'_, PyAny>) -> PyResult<()> {
+        let sources = legacy_keys_from_py(sources)?;
+        py.detach(|| self.inner.legacy_delete(&id, &sources)).py_err(py)
     }
 
     /// Counters and round-trip latency since the store was opened.
