@@ -76,6 +76,39 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
     })
   })
 
+  describe(`Store handles on ${topo.name}`, { skip }, () => {
+    it('handles, count, peekHandle (no sliding), destroyHandle, clear', async () => {
+      const { Store } = require('..')
+      const prefix = h.uniquePrefix('handles')
+      const s = new Store(topo.url, { key_prefix: prefix, command_timeout: '3s' })
+      const a = await s.create({ n: 1 }, 60000)
+      const b = await s.create({ n: 2 }, 60000)
+      const handles = await s.handles()
+      assert.equal(handles.length, 2)
+      assert.equal(await s.count(), 2)
+      const handleA = h.storageKey(prefix, a.id).slice(prefix.length)
+      assert.ok(handles.includes(handleA))
+      await h.redisCli(topo, ['PEXPIRE', prefix + handleA, '30000'])
+      const peeked = await s.peekHandle(handleA)
+      assert.deepEqual(peeked.data, { n: 1 })
+      assert.equal(peeked.meta.idleTtlMs, 60000)
+      const t = Number(await h.redisCli(topo, ['PTTL', prefix + handleA]))
+      assert.ok(t <= 30000, `peeking does not slide: PTTL ${t}`)
+      assert.equal(await s.peekHandle(a.id), null, 'an id is not a handle')
+      assert.equal(await s.peekHandle('2::nope'), null)
+      assert.equal(isValidHandle(handleA), true)
+      assert.equal(isValidHandle(a.id), false)
+      assert.equal(isValidHandle(42), false)
+      assert.equal(await s.destroyHandle(handleA), true)
+      assert.equal(await s.destroyHandle(handleA), false)
+      assert.equal(await s.exists(a.id), false)
+      assert.equal(await s.clear(), 1)
+      assert.equal(await s.exists(b.id), false)
+      assert.equal(await s.count(), 0)
+      await assert.rejects(s.peekHandle(1), TypeError)
+    })
+  })
+
   describe(`per-session sliding window on ${topo.name}`, { skip }, () => {
     it('the first request after a fresh store costs one round trip and slides by the cookie maxAge', async () => {
       const first = h.newStore(topo, 'window')
@@ -141,6 +174,43 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
 
       assert.equal((await c.get('/inc')).body.n, 3)
       assert.equal((await c.get('/whoami')).body.n, 3)
+    })
+
+    it('two concurrent first requests migrate once and both keep their change', async () => {
+      const sid = crypto.randomBytes(24).toString('base64url')
+      const json = JSON.stringify({ cookie: { originalMaxAge: 3600000, expires: new Date(Date.now() + 3600000).toISOString(), path: '/' }, user: 'kim' })
+      await h.redisCli(topo, ['SET', legacy + sid, json, 'EX', '3600'])
+      const c = new h.Client(app.url)
+      c.cookies.set('connect.sid', signedCookie(sid))
+      const [r1, r2] = await Promise.all([c.get('/set?a=1&ms=50'), c.get('/set?b=2&ms=50')])
+      assert.equal(r1.body.user, 'kim')
+      assert.equal(r2.body.user, 'kim')
+      const after = (await c.get('/whoami')).body
+      assert.equal(after.sid, sid)
+      assert.equal(after.data.a, '1')
+      assert.equal(after.data.b, '2')
+      assert.equal(await h.redisCli(topo, ['EXISTS', legacy + sid]), '0')
+    })
+
+    it('Store: legacyRead / legacyMigrate / legacyDelete, and argument errors', async () => {
+      const s = store.store
+      const sid = crypto.randomBytes(24).toString('base64url')
+      await h.redisCli(topo, ['SET', legacy + sid, '{"x":1}'])
+      const found = await s.legacyRead(sid, ['nothing-here:', { plain: legacy }])
+      assert.equal(found.source, 1)
+      assert.ok(Buffer.isBuffer(found.bytes))
+      assert.equal(found.bytes.toString(), '{"x":1}')
+      assert.ok(await s.legacyMigrate(sid, [legacy], { x: 1 }, 60000))
+      assert.equal(await s.legacyMigrate(sid, [legacy], { x: 2 }), null, 'migrated already')
+      assert.deepEqual((await s.load(sid)).data, { x: 1 })
+      assert.equal(await s.legacyRead(sid, [legacy]), null)
+      await h.redisCli(topo, ['SET', legacy + sid, 'y'])
+      await s.legacyDelete(sid, [legacy])
+      assert.equal(await h.redisCli(topo, ['EXISTS', legacy + sid]), '0')
+      assert.equal(await s.legacyRead('short', [legacy]), null, 'an invalid id never reaches Redis')
+      await assert.rejects(s.legacyRead(sid, [42]), TypeError)
+      await assert.rejects(s.legacyRead(sid, [{ plain: 'a', privateId: 'b' }]), TypeError)
+      await assert.rejects(s.legacyMigrate(sid, {}, {}), TypeError)
     })
 
     it('an undecodable or expired connect-redis value is treated as missing', async () => {

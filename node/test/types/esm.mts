@@ -66,3 +66,26 @@ try {
 }
 
 void engine, adapter, sk.generateId(), sk.isValidId("x");
+
+async function listing(store: Store): Promise<void> {
+  const handles: string[] = await store.handles();
+  const n: number = await store.count();
+  const cleared: number = await store.clear();
+  const peeked = await store.peekHandle(handles[0]);
+  const window: number | null | undefined = peeked?.meta.idleTtlMs;
+  const gone: boolean = await store.destroyHandle(handles[0]);
+  const found = await store.legacyRead("x".repeat(32), ["sess:", { privateId: "_session_id:" }]);
+  const bytes: Buffer | undefined = found?.bytes;
+  const b = await store.legacyMigrate("x".repeat(32), [{ plain: "sess:" }], { user: "a" }, 60000);
+  await store.legacyDelete("x".repeat(32), ["sess:"]);
+  // @ts-expect-error a source is a prefix string or { plain } / { privateId }
+  await store.legacyRead("x".repeat(32), [42]);
+  const all = await sessions.all();
+  const ids: string[] = await sessions.ids();
+  const len: number = await sessions.length();
+  await sessions.clear();
+  sessions.length((err, count) => void [err, count]);
+  new SessionkeeperStore({ url: "redis://", migrate: { prefix: "sess:" } });
+  void n, cleared, window, gone, bytes, b, all, ids, len, sk.isValidHandle("2::");
+}
+void listing;
