@@ -58,9 +58,10 @@ const LOAD: &str = r#"
 local data = redis.pcall('HGETALL', KEYS[1])
 if data.err or #data == 0 then return false end
 local now = now_ms()
-local deadline = nil
+local deadline, own_idle = nil, nil
 for i = 1, #data, 2 do
-  if data[i] == 'm:deadline' then deadline = tonumber(data[i + 1]) break end
+  if data[i] == 'm:deadline' then deadline = tonumber(data[i + 1])
+  elseif data[i] == 'm:idle' then own_idle = tonumber(data[i + 1]) end
 end
 if deadline and now >= deadline then
   redis.call('DEL', KEYS[1])
@@ -71,7 +72,14 @@ if ARGV[1] == 'p' then
   local pttl = redis.call('PTTL', KEYS[1])
   at = pttl >= 0 and now + pttl or -1
 else
-  at = expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
+  -- The window, as `window` computes it, from the fields already read.
+  local idle = tonumber(string.sub(ARGV[1], 2))
+  if string.sub(ARGV[1], 1, 1) == 'e' then
+    if own_idle ~= idle then redis.call('HSET', KEYS[1], 'm:idle', idle) end
+  elseif own_idle then
+    idle = own_idle
+  end
+  at = expire(KEYS[1], now, idle, deadline)
 end
 local out = {now, at}
 for i = 1, #data do out[i + 2] = data[i] end
