@@ -26,6 +26,8 @@ const RECENT_LIMIT = 10000
 // A touch is skipped when the load already slid the TTL to within this much
 // of what the cookie asks for.
 const TTL_SLACK_MS = 1000
+// Sessions read at once by all().
+const ALL_BATCH = 64
 
 class SessionkeeperStore extends Base {
   /**
@@ -123,10 +125,15 @@ class SessionkeeperStore extends Base {
 
   async _all () {
     const handles = await this.store.handles()
-    const loaded = await Promise.all(handles.map((h) => this.store.peekHandle(h).catch((err) => {
+    const peek = (h) => this.store.peekHandle(h).catch((err) => {
       if (err.code === 'SESSIONKEEPER_CODEC') return null
       throw err
-    })))
+    })
+    // At most ALL_BATCH reads in flight, however many sessions there are.
+    const loaded = []
+    for (let i = 0; i < handles.length; i += ALL_BATCH) {
+      loaded.push(...await Promise.all(handles.slice(i, i + ALL_BATCH).map(peek)))
+    }
     const out = []
     loaded.forEach((l, i) => {
       const sess = l && this._session(l)
