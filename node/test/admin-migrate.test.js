@@ -58,7 +58,7 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
         assert.ok(ids.includes(s.handle))
         assert.ok(!Object.keys(s).includes('handle'), 'handle is not enumerable')
         assert.equal(typeof s.cookie.expires, 'string')
-        assert.equal(s.cookie.originalMaxAge, 60000)
+        assert.ok(s.cookie.originalMaxAge > 59000 && s.cookie.originalMaxAge <= 60000, String(s.cookie.originalMaxAge))
       }
       const ttlAfter = Number(await h.redisCli(topo, ['PTTL', h.storageKey(store.testPrefix, sids[0])]))
       assert.ok(ttlAfter <= ttlBefore, 'listing does not slide the expiry')
