@@ -291,3 +291,21 @@ def test_flask_signed_flask_session_cookie(url, raw):
     client = app.test_client()
     client.set_cookie("session", signed)
     assert client.get("/get/counter").json == 2
+
+
+def test_django_migrated_session_keeps_its_own_expiry(url, raw):
+    key = django_key()
+    raw.set(DJANGO_PREFIX + key, b'{"_session_expiry": 30, "user": "ann"}', ex=30)
+    with override_settings(SESSIONKEEPER_URL=url, SESSIONKEEPER_MIGRATION=True):
+        assert SessionStore(key).load() == {"_session_expiry": 30, "user": "ann"}
+    assert raw.hget(storage_key(key), "m:idle") == b"30000"
+    assert 25_000 < raw.pttl(storage_key(key)) <= 30_000
+
+
+def test_flask_session_datetime_values_migrate(url, raw):
+    # msgspec writes a datetime as the MessagePack timestamp extension.
+    sid = flask_sid()
+    raw.set("session:" + sid, b"\x81\xa5since\xd6\xff\x65\x00\x00\x00")
+    client = make_app(url, SESSIONKEEPER_MIGRATION=True).test_client()
+    client.set_cookie("session", sid)
+    assert client.get("/all").json == {"since": "Tue, 12 Sep 2023 06:06:56 GMT"}
