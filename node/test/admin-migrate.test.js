@@ -20,6 +20,27 @@ function signedCookie (sid) {
   return encodeURIComponent('s:' + signature.sign(sid, SECRET))
 }
 
+// MONITOR on a standalone server through redis-cli: stop() returns the lines.
+async function monitorStart (topo) {
+  const { spawn } = require('node:child_process')
+  const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(topo.port), 'MONITOR'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  await new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('OK')) resolve()
+    })
+  })
+  return {
+    stop: async () => {
+      await h.sleep(200)
+      child.kill()
+      return out.split('\n')
+    }
+  }
+}
+
 for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
   describe(`SessionkeeperStore all/ids/length/clear on ${topo.name}`, { skip }, () => {
     let store, app
@@ -110,7 +131,7 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
   })
 
   describe(`per-session sliding window on ${topo.name}`, { skip }, () => {
-    it('the first request after a fresh store costs one round trip and slides by the cookie maxAge', async () => {
+    it('the first request after a fresh store costs one round trip (stats; MONITOR on standalone) and slides by the cookie maxAge', async () => {
       const first = h.newStore(topo, 'window')
       const app1 = await h.startExpress(first, { cookie: { maxAge: 45000 } })
       const c = new h.Client(app1.url)
@@ -127,7 +148,13 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
         await h.redisCli(topo, ['PEXPIRE', key, '10000'])
         const c2 = new h.Client(app2.url)
         c2.cookies = new Map(c.cookies)
+        const monitor = topo.cluster ? null : await monitorStart(topo)
         const res = await c2.get('/whoami')
+        if (monitor) {
+          // Commands the client sent (the script's own calls show as "lua").
+          const lines = (await monitor.stop()).filter((l) => l.includes(key) && !l.includes(' lua]'))
+          assert.equal(lines.length, 1, `MONITOR: one command for the session:\n${lines.join('\n')}`)
+        }
         assert.equal(res.body.user, 'wes')
         const s = second.store.stats()
         assert.equal(s.roundTrips.count, 1, 'one round trip for an unchanged session')
