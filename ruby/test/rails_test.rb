@@ -306,3 +306,112 @@ class RailsRedisDownTest < ActionDispatch::IntegrationTest
     assert_raises(Sessionkeeper::ConfigError) { build_app(url: "bogus://") }
   end
 end
+
+# Switching from redis-session-store: its sessions (Marshal or JSON strings,
+# under the private id since 0.11.6 or the public id before) are read on the
+# first request and rewritten in Sessionkeeper's format.
+class RailsMigrationTest < ActionDispatch::IntegrationTest
+  include RailsTestHelpers
+
+  # The options an app used with redis-session-store, with the store renamed.
+  def setup
+    @prefix = TestRedis.unique_prefix("rss")
+    @errors = []
+  end
+
+  def build_app(rss_shape: true, **options)
+    store_options = { key: COOKIE, on_session_load_error: ->(e, sid) { @errors << [e, sid] } }
+    store_options[:redis] = { url: SkTest.url, key_prefix: @prefix, expire_after: 3600 } if rss_shape
+    store_options.merge!(options)
+    stack = Rack::Builder.new do
+      use ActionDispatch::Cookies
+      use ActionDispatch::Session::SessionkeeperStore, store_options
+      run Rails.application.routes
+    end.to_app
+    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+  end
+
+  def app
+    @app ||= build_app
+  end
+
+  def rss_key(id, private_id: true)
+    private_id ? TestRedis.storage_key(@prefix, id) : "#{@prefix}#{id}"
+  end
+
+  def write_rss(id, bytes, private_id: true)
+    TestRedis.cli(SkTest.url, "SET", rss_key(id, private_id: private_id), stdin: bytes)
+  end
+
+  def our_store
+    Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600)
+  end
+
+  def test_marshal_session_under_the_private_id_is_migrated
+    app
+    id = Sessionkeeper::Store.generate_id
+    write_rss(id, Marshal.dump({ "user_id" => 7, "flash" => { "discard" => [], "flashes" => { "notice" => "hi" } } }))
+    cookies[COOKIE] = id
+    get "/get", params: { k: "user_id" }
+    assert_equal "7", response.body
+    assert_equal "hash", TestRedis.cli(SkTest.url, "TYPE", rss_key(id)), "rewritten in our format, same id"
+    get "/set", params: { more: "x" }
+    assert_equal id, cookies[COOKIE], "nobody is logged out: the cookie keeps working"
+    assert_equal({ "user_id" => 7, "flash" => { "discard" => [], "flashes" => { "notice" => "hi" } }, "more" => "x" },
+                 our_store.load(id).data)
+  end
+
+  def test_json_session_under_the_public_id_is_migrated
+    @app = build_app(serializer: :json)
+    id = Sessionkeeper::Store.generate_id
+    write_rss(id, '{"user_id":8}', private_id: false)
+    cookies[COOKIE] = id
+    get "/get", params: { k: "user_id" }
+    assert_equal "8", response.body
+    assert_equal "0", TestRedis.cli(SkTest.url, "EXISTS", rss_key(id, private_id: false)), "the old key is gone"
+  end
+
+  def test_hybrid_reads_marshal_and_json
+    @app = build_app(serializer: :hybrid)
+    marshal_id = Sessionkeeper::Store.generate_id
+    json_id = Sessionkeeper::Store.generate_id
+    write_rss(marshal_id, Marshal.dump({ "a" => "marshal" }))
+    write_rss(json_id, '{"a":"json"}')
+    cookies[COOKIE] = marshal_id
+    get "/get", params: { k: "a" }
+    assert_equal '"marshal"', response.body
+    cookies[COOKIE] = json_id
+    get "/get", params: { k: "a" }
+    assert_equal '"json"', response.body
+  end
+
+  def test_undecodable_legacy_session_calls_on_session_load_error
+    app
+    id = Sessionkeeper::Store.generate_id
+    write_rss(id, "\x04\x08garbage".b)
+    cookies[COOKIE] = id
+    get "/all"
+    assert_equal({}, json["data"])
+    assert_equal 1, @errors.size
+    assert_kind_of Sessionkeeper::CodecError, @errors.first[0]
+    assert_equal "0", TestRedis.cli(SkTest.url, "EXISTS", rss_key(id)), "removed, like redis-session-store does"
+  end
+
+  def test_logout_removes_a_legacy_session_that_was_never_loaded
+    app
+    id = Sessionkeeper::Store.generate_id
+    write_rss(id, Marshal.dump({ "user_id" => 9 }), private_id: false)
+    cookies[COOKIE] = id
+    get "/drop"
+    assert_equal "0", TestRedis.cli(SkTest.url, "EXISTS", rss_key(id, private_id: false))
+  end
+
+  def test_migration_is_off_without_redis_session_store_options
+    @app = build_app(rss_shape: false, url: SkTest.url, key_prefix: @prefix)
+    id = Sessionkeeper::Store.generate_id
+    write_rss(id, Marshal.dump({ "user_id" => 7 }))
+    cookies[COOKIE] = id
+    get "/get", params: { k: "user_id" }
+    assert_equal "nil", response.body
+  end
+end

@@ -41,12 +41,14 @@ module TestRedis
   end
 
   # Runs redis-cli against the server (or, with -c, the cluster) behind `url`.
-  def cli(url, *args)
+  # `stdin:` becomes the last argument, byte for byte (redis-cli -x).
+  def cli(url, *args, stdin: nil)
     host_port = url.sub(%r{\A[a-z+]+://}, "").split(",").first.split("/").first
     host, port = host_port.split(":")
     cmd = ["redis-cli", "-h", host, "-p", port]
     cmd << "-c" if url.include?("cluster")
-    out, status = Open3.capture2e(*cmd, *args.map(&:to_s))
+    cmd << "-x" if stdin
+    out, status = Open3.capture2e(*cmd, *args.map(&:to_s), stdin_data: stdin.to_s, binmode: true)
     raise "redis-cli #{args.join(' ')} failed: #{out}" unless status.success?
 
     out.strip

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use magnus::prelude::*;
 use magnus::{Error, RArray, RHash, Ruby, Symbol, Value};
-use sessionkeeper_core::{Baseline, ErrorKind, SaveOutcome, Stats, Store};
+use sessionkeeper_core::{Baseline, ErrorKind, LegacyKey, SaveOutcome, Stats, Store};
 
 use crate::convert::{session_from_ruby, session_to_ruby};
 use crate::error;
@@ -62,6 +62,28 @@ fn options_from_ruby(options: RHash) -> Result<Vec<(String, String)>, Error> {
         out.push((k, v));
         Ok(magnus::r_hash::ForEach::Continue)
     })?;
+    Ok(out)
+}
+
+/// `[["private_id", "prefix:"], ["plain", "prefix:"]]` -> the engine's
+/// legacy sources, in lookup order.
+fn legacy_sources(ruby: &Ruby, sources: RArray) -> Result<Vec<LegacyKey>, Error> {
+    let mut out = Vec::with_capacity(sources.len());
+    for i in 0..sources.len() {
+        let (kind, prefix): (String, String) = sources.entry(i as isize)?;
+        out.push(match kind.as_str() {
+            "plain" => LegacyKey::Plain(prefix),
+            "private_id" => LegacyKey::PrivateId(prefix),
+            other => {
+                return Err(error::raise(
+                    ruby,
+                    ErrorKind::Config,
+                    &format!("legacy source kind must be \"plain\" or \"private_id\", got {other:?}"),
+                    false,
+                ))
+            }
+        });
+    }
     Ok(out)
 }
 
@@ -157,6 +179,39 @@ impl RbStore {
         let data = session_from_ruby(ruby, data)?;
         let store = rb_self.store.clone();
         Ok(without_gvl(ruby, store.insert(&id, &data))?.map(RbBaseline::new))
+    }
+
+    /// `nil`, or `[source_index, bytes]`: what a peer store (e.g.
+    /// redis-session-store) wrote for `id`, as it wrote it.
+    fn legacy_read(ruby: &Ruby, rb_self: &Self, id: String, sources: RArray) -> Result<Option<RArray>, Error> {
+        let sources = legacy_sources(ruby, sources)?;
+        let store = rb_self.store.clone();
+        let Some(found) = without_gvl(ruby, store.legacy_read(&id, &sources))? else { return Ok(None) };
+        let out = ruby.ary_new_capa(2);
+        out.push(found.source)?;
+        out.push(ruby.str_from_slice(&found.bytes))?;
+        Ok(Some(out))
+    }
+
+    /// Stores the decoded peer session in our format and deletes the peer's
+    /// keys. `nil` when a concurrent request migrated it first.
+    fn legacy_migrate(
+        ruby: &Ruby,
+        rb_self: &Self,
+        id: String,
+        sources: RArray,
+        data: RHash,
+    ) -> Result<Option<RbBaseline>, Error> {
+        let sources = legacy_sources(ruby, sources)?;
+        let data = session_from_ruby(ruby, data)?;
+        let store = rb_self.store.clone();
+        Ok(without_gvl(ruby, store.legacy_migrate(&id, &sources, &data))?.map(RbBaseline::new))
+    }
+
+    fn legacy_delete(ruby: &Ruby, rb_self: &Self, id: String, sources: RArray) -> Result<(), Error> {
+        let sources = legacy_sources(ruby, sources)?;
+        let store = rb_self.store.clone();
+        without_gvl(ruby, store.legacy_delete(&id, &sources))
     }
 
     fn destroy(ruby: &Ruby, rb_self: &Self, id: String) -> Result<bool, Error> {
@@ -258,6 +313,9 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     store.define_method("exists?", method!(RbStore::exists, 1))?;
     store.define_method("renew", method!(RbStore::renew, 1))?;
     store.define_method("stats", method!(RbStore::stats, 0))?;
+    store.define_method("legacy_read", method!(RbStore::legacy_read, 2))?;
+    store.define_method("legacy_migrate", method!(RbStore::legacy_migrate, 3))?;
+    store.define_method("legacy_delete", method!(RbStore::legacy_delete, 2))?;
 
     let baseline = native.define_class("Baseline", ruby.class_object())?;
     baseline.define_method("codec", method!(RbBaseline::codec, 0))?;

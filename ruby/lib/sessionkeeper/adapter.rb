@@ -30,10 +30,16 @@ module Sessionkeeper
   #                         (it has been deleted; the request gets a fresh session)
   # fail_open::             true (default): Redis trouble gives the request a fresh session that
   #                         is not saved and gets no cookie; false: raise Sessionkeeper::ConnectionError
-  # serializer::            redis-session-store's :marshal, :json, :hybrid or an object with
-  #                         load/dump; accepted for drop-in compatibility (reading sessions that
-  #                         redis-session-store wrote is not implemented yet); Sessionkeeper itself
-  #                         always stores the engine's cross-language format
+  # serializer::            how redis-session-store wrote its sessions: :marshal (its default),
+  #                         :json, :hybrid, or an object with load/dump. Used only to read those
+  #                         sessions during migration; Sessionkeeper stores the engine's
+  #                         cross-language format
+  # legacy_sessions::       :redis_session_store reads a session redis-session-store wrote (under
+  #                         the same key_prefix, private or public id) when a cookie has no
+  #                         Sessionkeeper session, and rewrites it in our format, so switching
+  #                         stores logs nobody out. On by default when the options use
+  #                         redis-session-store's shapes (redis: or serializer:); false turns it
+  #                         off (no extra lookups for unknown cookies once old sessions expired)
   # store::                 an existing {Sessionkeeper::Store} to use instead of url and engine options
   module Adapter
     # Rack env keys, private to this adapter.
@@ -45,7 +51,8 @@ module Sessionkeeper
 
     ENGINE_OPTIONS = %i[idle_ttl absolute_ttl connect_timeout command_timeout codec max_size
                         tls_ca_file tls_insecure sentinel_username sentinel_password].freeze
-    OWN_OPTIONS = (%i[url redis key_prefix ttl serializer on_redis_down on_session_load_error fail_open store] +
+    OWN_OPTIONS = (%i[url redis key_prefix ttl serializer legacy_sessions on_redis_down on_session_load_error
+                      fail_open store] +
                    ENGINE_OPTIONS).freeze
     SERIALIZERS = %i[marshal json hybrid].freeze
     # redis-rb client options that mean nothing here; accepted so an existing
@@ -60,6 +67,7 @@ module Sessionkeeper
       options = options.dup
       own = {}
       OWN_OPTIONS.each { |name| own[name] = options.delete(name) if options.key?(name) }
+      rss_shape = own.key?(:redis) || own.key?(:serializer)
       redis = (own.delete(:redis) || {}).to_h.transform_keys(&:to_sym)
 
       # redis-session-store reads these from the redis: hash too.
@@ -75,7 +83,9 @@ module Sessionkeeper
         on_session_load_error: callable(own, :on_session_load_error)
       }
       @sk_fail_open = own.fetch(:fail_open, true) ? true : false
-      @sk_serializer = serializer(own[:serializer])
+      @sk_serializer = serializer(own[:serializer]) || :marshal
+      legacy = own.fetch(:legacy_sessions) { rss_shape ? :redis_session_store : false }
+      @sk_legacy = legacy_sources(legacy, key_prefix)
       @sk_base_ttl = ttl || options[:expire_after]
       @sk_ttl_stores = {}
 
@@ -137,12 +147,16 @@ module Sessionkeeper
 
       if id
         (req.get_header(DESTROYED) || req.set_header(DESTROYED, [])) << id
+        loaded = req.get_header(BASELINE)&.first == id
         req.delete_header(BASELINE)
         if req.get_header(UNAVAILABLE)
           req.set_header(LOGOUT_FAILED, true)
         else
           begin
-            sk_store_for(options).destroy(id)
+            store = sk_store_for(options)
+            store.destroy(id)
+            # A session redis-session-store wrote that this request never loaded.
+            store.legacy_delete(id, @sk_legacy) if @sk_legacy && !loaded
           rescue Sessionkeeper::Error => e
             req.set_header(LOGOUT_FAILED, true)
             sk_redis_down(req, e, id)
@@ -177,7 +191,8 @@ module Sessionkeeper
     def sk_load(req, id)
       return nil if req.get_header(UNAVAILABLE) || req.get_header(DESTROYED)&.include?(id)
 
-      sk_store_for(req.get_header(::Rack::RACK_SESSION_OPTIONS)).load(id)
+      store = sk_store_for(req.get_header(::Rack::RACK_SESSION_OPTIONS))
+      store.load(id) || (@sk_legacy && sk_migrate(store, id))
     rescue Sessionkeeper::CodecError => e
       # The engine has deleted the undecodable session already.
       @sk_callbacks[:on_session_load_error]&.call(e, id)
@@ -185,6 +200,54 @@ module Sessionkeeper
     rescue Sessionkeeper::Error => e
       sk_redis_down(req, e, id)
       nil
+    end
+
+    # A session redis-session-store wrote for this cookie: decode it and store
+    # it in our format (its keys are deleted), then load that.
+    def sk_migrate(store, id)
+      _source, bytes = store.legacy_read(id, @sk_legacy)
+      return nil unless bytes
+
+      data = begin
+        sk_legacy_decode(bytes)
+      rescue StandardError => e
+        sk_drop_legacy(store, id)
+        raise Sessionkeeper::CodecError, "the redis-session-store session could not be decoded with " \
+                                         "serializer #{@sk_serializer.inspect} (#{e.class}); it was removed"
+      end
+      begin
+        store.legacy_migrate(id, @sk_legacy, data)
+      rescue Sessionkeeper::CodecError
+        # Holds something our format cannot (a custom object): drop it, or
+        # every request with this cookie would fail the same way.
+        sk_drop_legacy(store, id)
+        raise
+      end
+      store.load(id)
+    end
+
+    # legacy_delete leaves a peer key that has our own key's name (same
+    # prefix, private id) alone; destroy removes that one.
+    def sk_drop_legacy(store, id)
+      store.legacy_delete(id, @sk_legacy)
+      store.destroy(id)
+    end
+
+    def sk_legacy_decode(bytes)
+      data = case @sk_serializer
+             when :marshal then Marshal.load(bytes) # rubocop:disable Security/MarshalLoad
+             when :json then sk_json(bytes)
+             when :hybrid then bytes.start_with?("\x04\x08".b) ? Marshal.load(bytes) : sk_json(bytes) # rubocop:disable Security/MarshalLoad
+             else @sk_serializer.load(bytes)
+             end
+      raise TypeError, "expected a Hash, got a #{data.class}" unless data.is_a?(Hash)
+
+      data
+    end
+
+    def sk_json(bytes)
+      require "json"
+      JSON.parse(bytes.dup.force_encoding(Encoding::UTF_8), quirks_mode: true)
     end
 
     # Moves the stored session to a new id (login: the defence against session
@@ -256,6 +319,17 @@ module Sessionkeeper
 
       raise ArgumentError, "serializer must be one of #{SERIALIZERS.inspect} or respond to load and dump; " \
                            "got #{value.inspect}"
+    end
+
+    def legacy_sources(legacy, key_prefix)
+      case legacy
+      when false, nil then nil
+      when :redis_session_store
+        # Its keys: prefix + "2::" + sha256(id) since 0.11.6, prefix + id before.
+        [[:private_id, key_prefix.to_s], [:plain, key_prefix.to_s]]
+      else
+        raise ArgumentError, "legacy_sessions must be :redis_session_store or false; got #{legacy.inspect}"
+      end
     end
 
     def url_from_redis(redis)

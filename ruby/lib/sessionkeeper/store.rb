@@ -136,6 +136,29 @@ module Sessionkeeper
       @native.renew(id.to_str)
     end
 
+    # For migration: what a peer store wrote for `id`, as it wrote it.
+    # @param sources [Array<Array(Symbol, String)>] where to look, in order:
+    #   [:private_id, prefix] (prefix + "2::" + sha256(id): redis-session-store
+    #   0.11.6+, redis-actionpack) and [:plain, prefix] (prefix + id)
+    # @return [Array(Integer, String), nil] the index of the source that held
+    #   it and its bytes (binary)
+    def legacy_read(id, sources)
+      @native.legacy_read(id.to_str, legacy_sources(sources))
+    end
+
+    # For migration: stores `data` (decoded from {#legacy_read}) in this
+    # store's format under `id` and deletes the peer's keys.
+    # @return [Native::Baseline, nil] nil when another request migrated it first
+    def legacy_migrate(id, sources, data)
+      @native.legacy_migrate(id.to_str, legacy_sources(sources), data.to_hash)
+    end
+
+    # For migration: deletes the peer's keys for `id`.
+    def legacy_delete(id, sources)
+      @native.legacy_delete(id.to_str, legacy_sources(sources))
+      nil
+    end
+
     # An empty baseline, for saving a session that was never loaded.
     # @return [Native::Baseline]
     def new_baseline
@@ -188,6 +211,10 @@ module Sessionkeeper
     end
 
     private
+
+    def legacy_sources(sources)
+      sources.map { |kind, prefix| [kind.to_s, prefix.to_s] }
+    end
 
     def time_ms(ms)
       ms && Time.at(ms / 1000, ms % 1000, :millisecond)
