@@ -318,24 +318,25 @@ impl Store {
         let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
         // A peer's value under our own key name is replaced in the same step.
         let Some(baseline) = self.insert_at(&key, data, true).await? else { return Ok(None) };
-        self.legacy_delete_except(id, sources, &key).await?;
+        self.legacy_delete_keys(id, sources).await?;
         Ok(Some(baseline))
     }
 
-    /// For migration: deletes the peer's keys for `id` (a logout of a session
-    /// that was never migrated).
+    /// For migration: deletes the peer's values for `id` (a logout of a
+    /// session never migrated, or an undecodable peer value). Only string
+    /// values are deleted, so a session of ours under the same key name
+    /// stays.
     pub async fn legacy_delete(&self, id: &str, sources: &[LegacyKey]) -> Result<()> {
-        let Some(key) = self.key(id) else { return Ok(()) };
-        self.legacy_delete_except(id, sources, &key).await
+        if self.key(id).is_none() {
+            return Ok(());
+        }
+        self.legacy_delete_keys(id, sources).await
     }
 
-    async fn legacy_delete_except(&self, id: &str, sources: &[LegacyKey], ours: &str) -> Result<()> {
+    async fn legacy_delete_keys(&self, id: &str, sources: &[LegacyKey]) -> Result<()> {
         let backend = self.backend()?;
         for legacy in sources {
-            let key = legacy.key_for(id);
-            if key != ours {
-                self.round_trip(backend.delete(&key)).await?;
-            }
+            self.round_trip(backend.foreign_delete(&legacy.key_for(id))).await?;
         }
         Ok(())
     }

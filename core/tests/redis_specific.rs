@@ -194,7 +194,20 @@ fn a_non_session_value_under_the_key_is_no_session() {
     let mut conn = redis_conn(&url);
     let _: () = redis::cmd("SET").arg(&key).arg("\x04\x08{\x00").query(&mut conn).unwrap();
     assert_eq!(block_on(store.load(&id)).unwrap(), None);
+    assert!(!block_on(store.exists(&id)).unwrap());
+    assert!(!block_on(store.touch(&id)).unwrap());
+    let mut baseline = sessionkeeper_core::Baseline::empty(sessionkeeper_core::Codec::Msgpack);
+    assert_eq!(block_on(store.save(&id, &mut baseline, &data(&[("x", 1.into())]))).unwrap(), SaveOutcome::Gone);
     assert!(block_on(store.insert(&id, &data(&[]))).unwrap().is_none(), "overwrote a foreign value");
+    // legacy_delete removes a peer's string under our key name ...
+    let sources = [sessionkeeper_core::LegacyKey::PrivateId(store.config().key_prefix.clone())];
+    block_on(store.legacy_delete(&id, &sources)).unwrap();
+    let left: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(left, 0);
+    // ... but never a session of ours.
+    assert!(block_on(store.insert(&id, &data(&[("mine", true.into())]))).unwrap().is_some());
+    block_on(store.legacy_delete(&id, &sources)).unwrap();
+    assert!(block_on(store.exists(&id)).unwrap());
 }
 
 #[test]

@@ -105,6 +105,14 @@ impl Backend {
         }
     }
 
+    /// Deletes a peer store's string value at `key`; never a session hash.
+    pub async fn foreign_delete(&self, key: &str) -> Result<bool> {
+        match self {
+            Backend::Memory(_) => Ok(false),
+            Backend::Redis(r) => r.foreign_delete(key).await,
+        }
+    }
+
     pub async fn delete(&self, key: &str) -> Result<bool> {
         match self {
             Backend::Memory(m) => Ok(m.delete(key)),

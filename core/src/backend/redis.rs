@@ -384,6 +384,11 @@ impl RedisBackend {
         self.run(|mut c| async move { SCRIPTS.foreign_get.key(key).invoke_async(&mut c).await }).await
     }
 
+    pub async fn foreign_delete(&self, key: &str) -> Result<bool> {
+        let n: i64 = self.run(|mut c| async move { SCRIPTS.foreign_delete.key(key).invoke_async(&mut c).await }).await?;
+        Ok(n == 1)
+    }
+
     pub async fn delete(&self, key: &str) -> Result<bool> {
         let n: i64 = self.run(|mut c| async move { redis::cmd("DEL").arg(key).query_async(&mut c).await }).await?;
         Ok(n > 0)

@@ -90,7 +90,7 @@ return out
 /// set, then the pairs, then the fields to delete. Returns 1, or 0 when the
 /// record is gone (never re-created: a logout must stay a logout).
 const UPDATE: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local now = now_ms()
 local deadline = deadline_of(KEYS[1])
 if deadline and now >= deadline then
@@ -127,9 +127,10 @@ expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
 return 1
 "#;
 
-/// KEYS[1] record; ARGV[1] the window (see `window`). Returns 1, or 0 when gone.
+/// KEYS[1] record; ARGV[1] the window (see `window`). Returns 1, or 0 when
+/// gone (or the key holds something that is not a session).
 const TOUCH: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local now = now_ms()
 local deadline = deadline_of(KEYS[1])
 if deadline and now >= deadline then
@@ -142,7 +143,7 @@ return 1
 
 /// KEYS[1] record. Returns 1 when it exists and is within its deadline.
 const EXISTS: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local deadline = deadline_of(KEYS[1])
 if deadline and now_ms() >= deadline then
   redis.call('DEL', KEYS[1])
@@ -158,6 +159,13 @@ if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
 return redis.call('GET', KEYS[1])
 "#;
 
+/// KEYS[1] a peer store's session key. Deletes it only if it holds a string,
+/// so a session hash under the same name is never touched. Returns 1 or 0.
+const FOREIGN_DELETE: &str = r#"
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+return redis.call('DEL', KEYS[1])
+"#;
+
 pub struct Scripts {
     pub load: Script,
     pub update: Script,
@@ -165,6 +173,7 @@ pub struct Scripts {
     pub touch: Script,
     pub exists: Script,
     pub foreign_get: Script,
+    pub foreign_delete: Script,
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -176,5 +185,6 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         touch: with_prelude(TOUCH),
         exists: with_prelude(EXISTS),
         foreign_get: Script::new(FOREIGN_GET),
+        foreign_delete: Script::new(FOREIGN_DELETE),
     }
 });
