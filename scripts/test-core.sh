@@ -4,7 +4,7 @@
 # killed nodes are restarted, but the topology is no longer pristine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test -p sessionkeeper-core --lib --test no_panic --test contract --test redis_specific
-cargo test -p sessionkeeper-core --test disruption -- --test-threads=1
-cargo test -p sessionkeeper-core --test fork
-cargo test -p sessionkeeper-core --test failover -- --test-threads=1
+cargo test --locked -p sessionkeeper-core --lib --test no_panic --test contract --test redis_specific
+cargo test --locked -p sessionkeeper-core --test disruption -- --test-threads=1
+cargo test --locked -p sessionkeeper-core --test fork
+cargo test --locked -p sessionkeeper-core --test failover -- --test-threads=1
