@@ -52,6 +52,21 @@ impl ErrorKind {
         }
     }
 
+    /// The exception class name the Ruby and Python bindings use for this
+    /// kind (under `Sessionkeeper::` and `sessionkeeper.`).
+    pub fn class_name(self) -> &'static str {
+        match self {
+            ErrorKind::Config => "ConfigError",
+            ErrorKind::Connection => "ConnectionError",
+            ErrorKind::Timeout => "TimeoutError",
+            ErrorKind::Auth => "AuthError",
+            ErrorKind::Codec => "CodecError",
+            ErrorKind::TooLarge => "TooLargeError",
+            ErrorKind::InvalidId => "InvalidIdError",
+            ErrorKind::Unexpected => "UnexpectedError",
+        }
+    }
+
     pub(crate) fn index(self) -> usize {
         self as usize
     }

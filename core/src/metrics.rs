@@ -103,6 +103,28 @@ pub struct Stats {
     pub round_trips: Latency,
 }
 
+impl Stats {
+    /// Every counter with its snake_case name, so bindings expose new
+    /// counters without listing them again.
+    pub fn counters(&self) -> [(&'static str, u64); 13] {
+        [
+            ("loads", self.loads),
+            ("hits", self.hits),
+            ("misses", self.misses),
+            ("saves", self.saves),
+            ("skipped_saves", self.skipped_saves),
+            ("gone_saves", self.gone_saves),
+            ("creates", self.creates),
+            ("destroys", self.destroys),
+            ("keys_written", self.keys_written),
+            ("keys_removed", self.keys_removed),
+            ("bytes_read", self.bytes_read),
+            ("bytes_written", self.bytes_written),
+            ("invalid_ids", self.invalid_ids),
+        ]
+    }
+}
+
 pub(crate) struct Metrics {
     pub loads: AtomicU64,
     pub hits: AtomicU64,

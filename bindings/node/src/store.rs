@@ -230,26 +230,28 @@ fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
     Ok(out)
 }
 
+/// `skipped_saves` -> `skippedSaves`: the engine's counter names in JS style.
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn stats_js(w: &Writer, s: &engine::Stats) -> R<sys::napi_value> {
     let mut out = w.object()?;
-    let counters: [(&str, u64); 13] = [
-        ("loads", s.loads),
-        ("hits", s.hits),
-        ("misses", s.misses),
-        ("saves", s.saves),
-        ("skippedSaves", s.skipped_saves),
-        ("goneSaves", s.gone_saves),
-        ("creates", s.creates),
-        ("destroys", s.destroys),
-        ("keysWritten", s.keys_written),
-        ("keysRemoved", s.keys_removed),
-        ("bytesRead", s.bytes_read),
-        ("bytesWritten", s.bytes_written),
-        ("invalidIds", s.invalid_ids),
-    ];
-    for (name, n) in counters {
+    for (name, n) in s.counters() {
         let v = w.number(n as f64)?;
-        w.set(&mut out, name, v)?;
+        w.set(&mut out, &camel_case(name), v)?;
     }
     let mut errors = w.object()?;
     for (kind, n) in &s.errors {

@@ -10,20 +10,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 use sessionkeeper_core::{Error, ErrorKind};
 
-/// The Python class name of each kind, in `ErrorKind::ALL` order.
-fn class_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Config => "ConfigError",
-        ErrorKind::Connection => "ConnectionError",
-        ErrorKind::Timeout => "TimeoutError",
-        ErrorKind::Auth => "AuthError",
-        ErrorKind::Codec => "CodecError",
-        ErrorKind::TooLarge => "TooLargeError",
-        ErrorKind::InvalidId => "InvalidIdError",
-        ErrorKind::Unexpected => "UnexpectedError",
-    }
-}
-
 static CLASSES: PyOnceLock<Vec<Py<PyType>>> = PyOnceLock::new();
 
 fn classes(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
@@ -31,7 +17,7 @@ fn classes(py: Python<'_>) -> PyResult<&Vec<Py<PyType>>> {
         let module = py.import("sessionkeeper._errors")?;
         ErrorKind::ALL
             .iter()
-            .map(|k| Ok(module.getattr(class_name(*k))?.cast_into::<PyType>()?.unbind()))
+            .map(|k| Ok(module.getattr(k.class_name())?.cast_into::<PyType>()?.unbind()))
             .collect()
     })
 }

@@ -122,21 +122,7 @@ pub fn outcome_name(outcome: SaveOutcome) -> &'static str {
 
 pub fn stats_to_py<'py>(py: Python<'py>, s: &Stats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    for (k, v) in [
-        ("loads", s.loads),
-        ("hits", s.hits),
-        ("misses", s.misses),
-        ("saves", s.saves),
-        ("skipped_saves", s.skipped_saves),
-        ("gone_saves", s.gone_saves),
-        ("creates", s.creates),
-        ("destroys", s.destroys),
-        ("keys_written", s.keys_written),
-        ("keys_removed", s.keys_removed),
-        ("bytes_read", s.bytes_read),
-        ("bytes_written", s.bytes_written),
-        ("invalid_ids", s.invalid_ids),
-    ] {
+    for (k, v) in s.counters() {
         d.set_item(k, v)?;
     }
     let errors = PyDict::new(py);

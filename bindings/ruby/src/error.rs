@@ -8,20 +8,6 @@ use magnus::prelude::*;
 use magnus::{Error, ExceptionClass, RModule, Ruby};
 use sessionkeeper_core::{Error as CoreError, ErrorKind};
 
-/// The Ruby class name under `Sessionkeeper` for each engine error kind.
-fn class_name(kind: ErrorKind) -> &'static str {
-    match kind {
-        ErrorKind::Config => "ConfigError",
-        ErrorKind::Connection => "ConnectionError",
-        ErrorKind::Timeout => "TimeoutError",
-        ErrorKind::Auth => "AuthError",
-        ErrorKind::Codec => "CodecError",
-        ErrorKind::TooLarge => "TooLargeError",
-        ErrorKind::InvalidId => "InvalidIdError",
-        ErrorKind::Unexpected => "UnexpectedError",
-    }
-}
-
 fn lookup(ruby: &Ruby, name: &str) -> Result<ExceptionClass, Error> {
     let module: RModule = ruby.class_object().const_get("Sessionkeeper")?;
     module.const_get(name)
@@ -36,7 +22,7 @@ pub fn to_ruby(ruby: &Ruby, err: CoreError) -> Error {
 /// A `Sessionkeeper::<Kind>Error` raised by the binding itself (a value that
 /// cannot be converted, a baseline used by two threads at once).
 pub fn raise(ruby: &Ruby, kind: ErrorKind, message: &str, temporary: bool) -> Error {
-    let class = match lookup(ruby, class_name(kind)) {
+    let class = match lookup(ruby, kind.class_name()) {
         Ok(class) => class,
         // errors.rb is required before the extension, so this only happens
         // when someone loads the .so by hand.

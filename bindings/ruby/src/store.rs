@@ -242,21 +242,7 @@ impl RbStore {
 fn stats_to_ruby(ruby: &Ruby, s: Stats) -> Result<RHash, Error> {
     let h = ruby.hash_new();
     let sym = |name: &str| ruby.to_symbol(name);
-    for (name, v) in [
-        ("loads", s.loads),
-        ("hits", s.hits),
-        ("misses", s.misses),
-        ("saves", s.saves),
-        ("skipped_saves", s.skipped_saves),
-        ("gone_saves", s.gone_saves),
-        ("creates", s.creates),
-        ("destroys", s.destroys),
-        ("keys_written", s.keys_written),
-        ("keys_removed", s.keys_removed),
-        ("bytes_read", s.bytes_read),
-        ("bytes_written", s.bytes_written),
-        ("invalid_ids", s.invalid_ids),
-    ] {
+    for (name, v) in s.counters() {
         h.aset(sym(name), v)?;
     }
     let errors = ruby.hash_new();
