@@ -51,9 +51,14 @@ where
     })
 }
 
-/// A per-call idle TTL: `undefined` keeps the handle's, `null` or `0` turns
-/// sliding expiry off, a positive number is milliseconds (fractions round up).
+/// The `ttlMs` argument: a per-call idle TTL. `undefined` keeps the
+/// handle's, `null` or `0` turns sliding expiry off, a positive number is
+/// milliseconds (fractions round up).
 fn ttl_arg(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
+    ttl_value(r, v).map_err(|f| f.in_argument("ttlMs"))
+}
+
+fn ttl_value(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
     match r.type_of(v)? {
         sys::ValueType::napi_undefined => Ok(None),
         sys::ValueType::napi_null => Ok(Some(None)),
@@ -297,7 +302,7 @@ impl Store {
     pub fn with_idle_ttl(&self, env: Env, ttl_ms: Unknown<'_>) -> napi::Result<Store> {
         let raw = env.raw();
         let r = Reader::new(raw).map_err(|f| throw_conversion(raw, f))?;
-        let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| throw_conversion(raw, f.in_argument("ttlMs")))?;
+        let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| throw_conversion(raw, f))?;
         Ok(Store { engine: self.engine.with_idle_ttl(ttl.unwrap_or(self.engine.idle_ttl())) })
     }
 
@@ -337,7 +342,7 @@ impl Store {
         let args = (|| -> R<_> {
             let r = Reader::new(env.raw())?;
             let id = r.string_arg(id.raw(), "id")?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, ttl))
         })();
         let (id, ttl) = match args {
@@ -368,7 +373,7 @@ impl Store {
             let id = r.string_arg(id.raw(), "id")?;
             let baseline = baseline_arg(env.raw(), &r, baseline.raw()).map_err(|f| f.in_argument("baseline"))?;
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             let working = baseline.lock().unwrap_or_else(PoisonError::into_inner).clone();
             Ok((id, baseline, working, data, ttl))
         })();
@@ -407,7 +412,7 @@ impl Store {
         let args = (|| -> R<_> {
             let r = Reader::new(env.raw())?;
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((data, ttl))
         })();
         let (data, ttl) = match args {
@@ -439,7 +444,7 @@ impl Store {
             let r = Reader::new(env.raw())?;
             let id = r.string_arg(id.raw(), "id")?;
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, data, ttl))
         })();
         let (id, data, ttl) = match args {
@@ -471,7 +476,7 @@ impl Store {
         let args = (|| -> R<_> {
             let r = Reader::new(env.raw())?;
             let id = r.string_arg(id.raw(), "id")?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, ttl))
         })();
         let (id, ttl) = match args {
@@ -500,7 +505,7 @@ impl Store {
         let args = (|| -> R<_> {
             let r = Reader::new(env.raw())?;
             let id = r.string_arg(id.raw(), "id")?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, ttl))
         })();
         let (id, ttl) = match args {
@@ -610,7 +615,7 @@ impl Store {
             let id = r.string_arg(id.raw(), "id")?;
             let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
-            let ttl = ttl_arg(&r, ttl_ms.raw()).map_err(|f| f.in_argument("ttlMs"))?;
+            let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, sources, data, ttl))
         })();
         let (id, sources, data, ttl) = match args {
