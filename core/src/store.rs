@@ -206,7 +206,7 @@ impl Store {
     async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
         let backend = self.backend()?;
         let Some(record) = self.round_trip(backend.load(key, slide)).await? else { return Ok(None) };
-        Metrics::add(&self.inner.metrics.bytes_read, record.fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        Metrics::add(&self.inner.metrics.bytes_read, fields_size(&record.fields));
         match decode_record(record) {
             Ok(loaded) => Ok(Some(loaded)),
             Err(e) => {
@@ -248,7 +248,7 @@ impl Store {
         Metrics::add(&m.saves, 1);
         Metrics::add(&m.keys_written, set.len() as u64);
         Metrics::add(&m.keys_removed, removed.len() as u64);
-        Metrics::add(&m.bytes_written, set.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        Metrics::add(&m.bytes_written, fields_size(&set));
         baseline.encoded = encoded;
         Ok(SaveOutcome::Saved { written: set.len(), removed: removed.len() })
     }
@@ -287,7 +287,7 @@ impl Store {
         }
         Metrics::add(&m.creates, 1);
         Metrics::add(&m.keys_written, encoded.len() as u64);
-        Metrics::add(&m.bytes_written, fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum());
+        Metrics::add(&m.bytes_written, fields_size(&fields));
         Ok(Some(Baseline { codec, encoded }))
     }
 
@@ -465,6 +465,11 @@ impl Baseline {
     pub fn codec(&self) -> Codec {
         self.codec
     }
+}
+
+/// Bytes of hash fields as sent or received (names plus values), for stats.
+fn fields_size(fields: &[(String, Vec<u8>)]) -> u64 {
+    fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum()
 }
 
 /// `2::` and 64 lowercase hex digits: the only handles `handles` returns,
