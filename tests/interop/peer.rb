@@ -1,0 +1,75 @@
+# Ruby interop peer. Usage:
+#   ruby -Iruby/lib tests/interop/peer.rb write URL          -> prints the new session id
+#   ruby -Iruby/lib tests/interop/peer.rb read URL ID        -> prints what Ruby sees, as tagged JSON
+#   ruby -Iruby/lib tests/interop/peer.rb hammer URL ID N    -> N times: load, set "rb_<i>" = i, save
+require "json"
+require "sessionkeeper"
+
+PREFIX = "sk-interop:"
+
+def golden
+  {
+    "nil" => nil,
+    "true" => true,
+    "false" => false,
+    "int_small" => 42,
+    "int_negative" => -7,
+    "int_2_53_plus_1" => 2**53 + 1,
+    "int_min" => -2**63,
+    "int_max" => 2**63 - 1,
+    "float" => 3.25,
+    "float_tenth" => 0.1,
+    "float_whole" => 2.0,
+    "float_negative_zero" => -0.0,
+    "float_huge" => 1.5e300,
+    "str_empty" => "",
+    "str_utf8" => "h\u00e9llo w\u00f6rld \u2713 \u65e5\u672c \u{1F389}",
+    "bytes" => "\x00\x01abc\xfe\xff".b,
+    "bytes_empty" => "".b,
+    "array" => [1, "two", nil, [3.5, false]],
+    "array_empty" => [],
+    "map" => { "a" => 1, "nested" => { "b" => [true, { "c" => "d" }] }, "empty" => {} },
+    "symbol" => :sym,
+    "timestamp" => Time.at(1_795_437_296, 123_456_789, :nsec, in: "UTC"),
+    "timestamp_pre_epoch" => Time.at(-1, 500_000_000, :nsec, in: "UTC"),
+  }
+end
+
+def tag(v)
+  case v
+  when nil then ["nil"]
+  when true, false then ["bool", v]
+  when Integer then ["int", v.to_s]
+  when Float then ["float", [v].pack("G").unpack1("H*")]
+  when String
+    if v.encoding == Encoding::BINARY then ["bytes", v.unpack1("H*")]
+    elsif v.encoding == Encoding::UTF_8 then ["str", v]
+    else ["str(#{v.encoding})", v.encode("UTF-8")]
+    end
+  when Array then ["array", v.map { |x| tag(x) }]
+  when Hash
+    ["map", v.to_h { |k, x| [k.is_a?(String) ? k : "#{k.class}:#{k}", tag(x)] }]
+  when Time then [v.utc? ? "time" : "time(local)", v.to_i, v.nsec]
+  else ["other(#{v.class})", v.inspect]
+  end
+end
+
+cmd, url, id, n = ARGV
+store = Sessionkeeper::Store.new(url, key_prefix: PREFIX)
+case cmd
+when "write"
+  sid, = store.create(golden)
+  puts sid
+when "read"
+  loaded = store.load(id) or abort("ruby: no session #{id}")
+  puts JSON.generate(tag(loaded.data))
+when "hammer"
+  Integer(n).times do |i|
+    loaded = store.load(id) or abort("ruby: session #{id} vanished")
+    data = loaded.data
+    data["rb_#{i}"] = i
+    store.save(id, loaded.baseline, data)
+  end
+else
+  abort "usage: peer.rb write|read|hammer URL [ID] [N]"
+end
