@@ -22,11 +22,13 @@ PEERS = {
     "python": [os.environ.get("SK_INTEROP_PYTHON", os.path.join(ROOT, "python/.venv/bin/python")),
                os.path.join(HERE, "peer.py")],
     "node": [os.environ.get("SK_INTEROP_NODE", "node"), os.path.join(HERE, "peer.js")],
+    "c": [os.environ.get("SK_INTEROP_C", os.path.join(ROOT, ".tmp/interop-scratch/peer_c"))],
 }
+HAMMERS = ["ruby", "python", "node"]  # the C peer has no hammer mode
 MAX_SAFE = 2**53 - 1
 TS_SECS, TS_NANOS = 1795437296, 123456789
 # Digits of sub-second precision each language writes (and reads).
-PRECISION = {"ruby": 9, "python": 6, "node": 3}
+PRECISION = {"ruby": 9, "python": 6, "node": 3, "c": 9}
 
 # The golden session in the engine's value model, as every writer means it.
 GOLDEN = {
@@ -114,6 +116,101 @@ def seen_by(v, reader):
     raise ValueError(v)
 
 
+class Unpacker:
+    """Just enough MessagePack to tag what the C library hands out (see peer.c)."""
+
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, n):
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def uint(self, n):
+        return int.from_bytes(self.take(n), "big")
+
+    def sint(self, n):
+        return int.from_bytes(self.take(n), "big", signed=True)
+
+    def value(self):
+        b = self.uint(1)
+        if b <= 0x7f:
+            return ["int", str(b)]
+        if b >= 0xe0:
+            return ["int", str(b - 256)]
+        if 0x80 <= b <= 0x8f:
+            return self.map(b & 0x0f)
+        if 0x90 <= b <= 0x9f:
+            return ["array", [self.value() for _ in range(b & 0x0f)]]
+        if 0xa0 <= b <= 0xbf:
+            return ["str", self.take(b & 0x1f).decode()]
+        simple = {0xc0: ["nil"], 0xc2: ["bool", False], 0xc3: ["bool", True]}
+        if b in simple:
+            return simple[b]
+        if b in (0xc4, 0xc5, 0xc6):
+            return ["bytes", self.take(self.uint({0xc4: 1, 0xc5: 2, 0xc6: 4}[b])).hex()]
+        if b in (0xd9, 0xda, 0xdb):
+            return ["str", self.take(self.uint({0xd9: 1, 0xda: 2, 0xdb: 4}[b])).decode()]
+        if b == 0xca:
+            return ["float", struct.pack(">d", struct.unpack(">f", self.take(4))[0]).hex()]
+        if b == 0xcb:
+            return ["float", self.take(8).hex()]
+        if 0xcc <= b <= 0xcf:
+            return ["int", str(self.uint(1 << (b - 0xcc)))]
+        if 0xd0 <= b <= 0xd3:
+            return ["int", str(self.sint(1 << (b - 0xd0)))]
+        if b in (0xdc, 0xdd):
+            return ["array", [self.value() for _ in range(self.uint(2 if b == 0xdc else 4))]]
+        if b in (0xde, 0xdf):
+            return self.map(self.uint(2 if b == 0xde else 4))
+        ext = {0xd4: 1, 0xd5: 2, 0xd6: 4, 0xd7: 8, 0xd8: 16}
+        if b in ext or b in (0xc7, 0xc8, 0xc9):
+            n = ext.get(b) or self.uint({0xc7: 1, 0xc8: 2, 0xc9: 4}[b])
+            kind, body = self.sint(1), self.take(n)
+            if kind != -1:
+                return [f"ext({kind})", body.hex()]
+            if n == 4:
+                return ["time", int.from_bytes(body, "big"), 0]
+            if n == 8:
+                v = int.from_bytes(body, "big")
+                return ["time", v & ((1 << 34) - 1), v >> 34]
+            return ["time", int.from_bytes(body[4:], "big", signed=True), int.from_bytes(body[:4], "big")]
+        return [f"unknown(0x{b:02x})"]
+
+    def map(self, n):
+        out = {}
+        for _ in range(n):
+            k = self.value()
+            out[k[1] if k[0] == "str" else json.dumps(k)] = self.value()
+        return ["map", out]
+
+
+C_TYPES = {"nil": 1, "bool": 2, "int": 3, "float": 4, "str": 5, "bytes": 6, "array": 7, "map": 8, "time": 9}
+
+
+def c_view_problems(got, writer):
+    """The C reader: typed accessors per top-level key plus the MessagePack it receives."""
+    decoded = Unpacker(bytes.fromhex(got["msgpack"])).value()
+    problems = []
+    if decoded[0] != "map":
+        return [f"MessagePack top level is {decoded[0]}"]
+    if got["keys"] != len(GOLDEN):
+        problems.append(f"sessionkeeper_session_len gave {got['keys']}, expected {len(GOLDEN)}")
+    for key, value in GOLDEN.items():
+        want = seen_by(as_written(value, writer), "c")
+        seen = decoded[1].get(key)
+        if seen != want:
+            problems.append(f"{key}: c's MessagePack held {json.dumps(seen, ensure_ascii=False)}, "
+                            f"expected {json.dumps(want, ensure_ascii=False)}")
+        view, want_view = got["view"][key], [C_TYPES[want[0]]]
+        if want[0] in ("int", "str"):
+            want_view.append(want[1])
+        if view != want_view:
+            problems.append(f"{key}: c's type/get_int/get_string gave {view}, expected {want_view}")
+    return problems
+
+
 def run(lang, *args, timeout=60):
     p = subprocess.run(PEERS[lang] + list(args), capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
@@ -146,6 +243,8 @@ def golden_matrix(topology, url):
         for reader in PEERS:
             def read(writer=writer, reader=reader, sid=sid):
                 got = json.loads(run(reader, "read", url, sid))
+                if reader == "c":
+                    return c_view_problems(got, writer)
                 if got[0] != "map":
                     return [f"top level is {got[0]}"]
                 got = got[1]
@@ -167,7 +266,7 @@ def concurrent_writers(topology, url, rounds=50):
     def fn():
         sid = run("python", "write", url)
         threads, errors = [], []
-        for lang in PEERS:
+        for lang in HAMMERS:
             def hammer(lang=lang):
                 try:
                     run(lang, "hammer", url, sid, str(rounds), timeout=120)
@@ -183,7 +282,7 @@ def concurrent_writers(topology, url, rounds=50):
         got = json.loads(run("python", "read", url, sid))[1]
         problems = []
         prefixes = {"ruby": "rb", "python": "py", "node": "js"}
-        for lang in PEERS:
+        for lang in HAMMERS:
             lost = [i for i in range(rounds) if got.get(f"{prefixes[lang]}_{i}") != ["int", str(i)]]
             if lost:
                 problems.append(f"{lang}'s keys lost: {lost}")
@@ -195,11 +294,77 @@ def concurrent_writers(topology, url, rounds=50):
           f"({rounds} rounds each)", fn)
 
 
+# What each binding does with values outside the golden set (docs/types.md, "Refused"):
+# an error class, or "stored" and the tagged view read back in the same language.
+REFUSALS = {
+    "ruby": {
+        "int_2_64": "Sessionkeeper::CodecError",
+        "date": "Sessionkeeper::CodecError",
+        "object": "Sessionkeeper::CodecError",
+        "set": "Sessionkeeper::CodecError",
+        "rational": "Sessionkeeper::CodecError",
+        "non_string_key": "Sessionkeeper::CodecError",
+        "invalid_utf8": "Sessionkeeper::CodecError",
+        "latin1_string": ["stored", ["str", "caf\u00e9"]],
+        "local_time": ["stored", ["time", 1795437296, 5]],
+        "symbol_key": ["stored", ["map", {"sym": ["int", "1"]}]],
+        "nan": ["stored", ["float", "7ff8000000000000"]],
+    },
+    "python": {
+        "int_2_64": "sessionkeeper._errors.CodecError",
+        "naive_datetime": "sessionkeeper._errors.CodecError",
+        "date": "builtins.TypeError",
+        "set": "builtins.TypeError",
+        "decimal": "builtins.TypeError",
+        "object": "builtins.TypeError",
+        "non_string_key": "builtins.TypeError",
+        "tuple": ["stored", ["array", [["int", "1"], ["str", "a"]]]],
+        "bytearray": "builtins.TypeError",
+        "other_zone": ["stored", ["time", 1795435200, 0]],
+        "nan": ["stored", ["float", "7ff8000000000000"]],
+    },
+    "node": {
+        "bigint_2_64": "RangeError ERR_OUT_OF_RANGE",
+        "symbol": "TypeError ERR_INVALID_ARG_TYPE",
+        "function": "TypeError ERR_INVALID_ARG_TYPE",
+        "map": "TypeError ERR_INVALID_ARG_TYPE",
+        "set": "TypeError ERR_INVALID_ARG_TYPE",
+        "class_instance": "TypeError ERR_INVALID_ARG_TYPE",
+        "invalid_date": "RangeError ERR_OUT_OF_RANGE",
+        "float64array": "TypeError ERR_INVALID_ARG_TYPE",
+        "uint8array": ["stored", ["bytes", "0102"]],
+        "number_2_53": ["stored", ["number", fhex(2.0**53)]],
+        "bigint_small": ["stored", ["number", fhex(5.0)]],
+        "undefined_value": ["stored", ["absent"]],
+        "array_with_undefined": ["stored", ["array", [["nil"], ["number", fhex(1.0)]]]],
+        "nan": ["stored", ["number", "7ff8000000000000"]],
+    },
+}
+
+
+def refusals(url):
+    for lang, expected in REFUSALS.items():
+        def fn(lang=lang, expected=expected):
+            got = {name: rest for name, *rest in json.loads(run(lang, "refuse", url))}
+            problems = []
+            for name, want in expected.items():
+                seen = got.get(name)
+                if seen is None:
+                    problems.append(f"{name}: not tried")
+                elif isinstance(want, str) and seen[0] != want:
+                    problems.append(f"{name}: expected {want}, got {seen}")
+                elif isinstance(want, list) and seen != want:
+                    problems.append(f"{name}: expected {want}, got {seen}")
+            return problems
+        check(f"standalone: {lang} refuses or converts values outside the model as documented", fn)
+
+
 def main():
     topologies = [("standalone", os.environ["SK_REDIS_URL"]), ("cluster", os.environ["SK_CLUSTER_URL"])]
     for topology, url in topologies:
         golden_matrix(topology, url)
         concurrent_writers(topology, url)
+    refusals(os.environ["SK_REDIS_URL"])
     failed = sum(1 for ok, _, _ in results if not ok)
     print(f"interop: {len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)

@@ -79,6 +79,36 @@ async function main () {
       loaded.data[`js_${i}`] = i
       await store.save(id, loaded.baseline, loaded.data)
     }
+  } else if (cmd === 'refuse') {
+    // Each value alone under key "k": the error class it raises, or what reads back.
+    class Point { constructor () { this.x = 1 } }
+    const cases = {
+      bigint_2_64: 2n ** 64n,
+      symbol: Symbol('s'),
+      function: () => 1,
+      map: new Map([['a', 1]]),
+      set: new Set([1]),
+      class_instance: new Point(),
+      invalid_date: new Date(NaN),
+      float64array: new Float64Array(1),
+      uint8array: new Uint8Array([1, 2]),
+      number_2_53: 2 ** 53,
+      bigint_small: 5n,
+      undefined_value: undefined,
+      array_with_undefined: [undefined, 1],
+      nan: NaN
+    }
+    const out = []
+    for (const [name, value] of Object.entries(cases)) {
+      try {
+        const { id: sid } = await store.create({ k: value })
+        const data = (await store.load(sid)).data
+        out.push([name, 'stored', 'k' in data ? tag(data.k) : ['absent']])
+      } catch (e) {
+        out.push([name, `${e.constructor.name} ${e.code}`, e.message])
+      }
+    }
+    console.log(JSON.stringify(out))
   } else {
     throw new Error('usage: peer.js write|read|hammer URL [ID] [N]')
   }

@@ -88,6 +88,30 @@ def main():
             data = loaded.data
             data[f"py_{i}"] = i
             store.save(sid, loaded.baseline, data)
+    elif cmd == "refuse":
+        # Each value alone under key "k": the error class it raises, or what reads back.
+        import decimal
+        cases = {
+            "int_2_64": 2**64,
+            "naive_datetime": dt.datetime(2026, 11, 23, 12, 0),
+            "date": dt.date(2026, 11, 23),
+            "set": {1},
+            "decimal": decimal.Decimal("1.5"),
+            "object": object(),
+            "non_string_key": {1: 2},
+            "tuple": (1, "a"),
+            "bytearray": bytearray(b"ab"),
+            "other_zone": dt.datetime(2026, 11, 23, 21, 0, tzinfo=dt.timezone(dt.timedelta(hours=9))),
+            "nan": float("nan"),
+        }
+        out = []
+        for name, value in cases.items():
+            try:
+                sid, _ = store.create({"k": value})
+                out.append([name, "stored", tag(store.load(sid).data["k"])])
+            except Exception as e:  # noqa: BLE001
+                out.append([name, f"{type(e).__module__}.{type(e).__qualname__}", str(e)])
+        print(json.dumps(out, ensure_ascii=False))
     else:
         sys.exit(__doc__)
 

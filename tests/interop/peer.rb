@@ -70,6 +70,32 @@ when "hammer"
     data["rb_#{i}"] = i
     store.save(id, loaded.baseline, data)
   end
+when "refuse"
+  # Each value alone under key "k": the error class it raises, or what reads back.
+  require "date"
+  require "set"
+  cases = {
+    "int_2_64" => 2**64,
+    "date" => Date.new(2026, 11, 23),
+    "object" => Object.new,
+    "set" => Set[1],
+    "rational" => Rational(1, 3),
+    "non_string_key" => { 1 => 2 },
+    "invalid_utf8" => "\xff".dup.force_encoding("UTF-8"),
+    "latin1_string" => "caf\xe9".dup.force_encoding("ISO-8859-1"),
+    "local_time" => Time.at(1_795_437_296, 5, :nsec, in: "+09:00"),
+    "symbol_key" => { sym: 1 },
+    "nan" => Float::NAN,
+  }
+  out = cases.map do |name, value|
+    begin
+      sid, = store.create("k" => value)
+      [name, "stored", tag(store.load(sid).data["k"])]
+    rescue StandardError => e
+      [name, e.class.name, e.message]
+    end
+  end
+  puts JSON.generate(out)
 else
   abort "usage: peer.rb write|read|hammer URL [ID] [N]"
 end
