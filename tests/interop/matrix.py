@@ -45,6 +45,8 @@ GOLDEN = {
     "float_whole": ("float", 2.0),
     "float_negative_zero": ("float", -0.0),
     "float_huge": ("float", 1.5e300),
+    # An integral JavaScript number beyond 2^53 - 1 stays a float.
+    "float_2_53": ("float", 2.0**53),
     "str_empty": ("str", ""),
     "str_utf8": ("str", "h\u00e9llo w\u00f6rld \u2713 \u65e5\u672c \U0001F389"),
     "bytes": ("bytes", b"\x00\x01abc\xfe\xff"),

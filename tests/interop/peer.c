@@ -15,7 +15,7 @@ static const char *PREFIX_VALUES[] = {"sk-interop:"};
 
 static const char *KEYS[] = {"nil", "true", "false", "int_small", "int_negative", "int_2_53_plus_1",
                              "int_min", "int_max", "float", "float_tenth", "float_whole",
-                             "float_negative_zero", "float_huge", "str_empty", "str_utf8", "bytes",
+                             "float_negative_zero", "float_huge", "float_2_53", "str_empty", "str_utf8", "bytes",
                              "bytes_empty", "array", "array_empty", "map", "symbol", "timestamp",
                              "timestamp_pre_epoch"};
 
@@ -58,7 +58,7 @@ static void mp_ts(int64_t secs, uint32_t nanos) { /* timestamp 96, extension typ
 
 static void golden(void) {
   static const uint8_t bytes[] = {0x00, 0x01, 'a', 'b', 'c', 0xfe, 0xff};
-  mp_map(23);
+  mp_map(24);
   mp_str("nil"); mp_nil();
   mp_str("true"); mp_bool(1);
   mp_str("false"); mp_bool(0);
@@ -72,6 +72,7 @@ static void golden(void) {
   mp_str("float_whole"); mp_float(2.0);
   mp_str("float_negative_zero"); mp_float(-0.0);
   mp_str("float_huge"); mp_float(1.5e300);
+  mp_str("float_2_53"); mp_float(9007199254740992.0);
   mp_str("str_empty"); mp_str("");
   mp_str("str_utf8"); mp_str("h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x8e\x89");
   mp_str("bytes"); mp_bin(bytes, sizeof bytes);

@@ -22,6 +22,7 @@ def golden
     "float_whole" => 2.0,
     "float_negative_zero" => -0.0,
     "float_huge" => 1.5e300,
+    "float_2_53" => 2.0**53,
     "str_empty" => "",
     "str_utf8" => "h\u00e9llo w\u00f6rld \u2713 \u65e5\u672c \u{1F389}",
     "bytes" => "\x00\x01abc\xfe\xff".b,
