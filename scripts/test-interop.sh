@@ -23,7 +23,12 @@ mkdir -p "$work/lib"
 # Ruby: the extension as scripts/test-ruby.sh builds it (cargo is a no-op when fresh).
 echo "--- interop: Ruby extension (debug)"
 timeout 1200 cargo build -p sessionkeeper-ruby
-cp "$target/libsessionkeeper_ruby.so" ruby/lib/sessionkeeper/sessionkeeper_ruby.so
+so=ruby/lib/sessionkeeper/sessionkeeper_ruby.so
+if ! cmp -s "$target/libsessionkeeper_ruby.so" "$so"; then
+  # Copy then rename: overwriting a library another process has mapped could crash it.
+  cp "$target/libsessionkeeper_ruby.so" "$so.$$.tmp"
+  mv "$so.$$.tmp" "$so"
+fi
 
 # Python: the venv and package scripts/test-python.sh installs; installed only when missing.
 venv=$repo/python/.venv

@@ -311,6 +311,9 @@ REFUSALS = {
         "local_time": ["stored", ["time", 1795437296, 5]],
         "symbol_key": ["stored", ["map", {"sym": ["int", "1"]}]],
         "nan": ["stored", ["float", "7ff8000000000000"]],
+        "time_with_zone": ["stored", ["time", 1795437296, 7]],
+        "datetime": ["stored", ["time", 1795437296 - 2 * 3600, 500_000_000]],
+        "date_with_active_support": "Sessionkeeper::CodecError",
     },
     "python": {
         "int_2_64": "sessionkeeper._errors.CodecError",

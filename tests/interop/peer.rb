@@ -88,6 +88,14 @@ when "refuse"
     "symbol_key" => { sym: 1 },
     "nan" => Float::NAN,
   }
+  begin
+    require "active_support/time"
+    cases["time_with_zone"] = Time.at(1_795_437_296, 7, :nsec).utc.in_time_zone("Tokyo")
+    cases["datetime"] = DateTime.new(2026, 11, 23, 12, 34, 56.5r, "+02:00")
+    cases["date_with_active_support"] = Date.new(2026, 11, 23)
+  rescue LoadError
+    nil # the driver reports these cases as not tried
+  end
   out = cases.map do |name, value|
     begin
       sid, = store.create("k" => value)
