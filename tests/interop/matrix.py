@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -267,11 +268,13 @@ def golden_matrix(topology, url):
 def concurrent_writers(topology, url, rounds=50):
     def fn():
         sid = run("python", "write", url)
-        threads, errors = [], []
+        threads, errors, spans = [], [], {}
+        start_at = str(int((time.time() + 2) * 1000))
         for lang in HAMMERS:
             def hammer(lang=lang):
                 try:
-                    run(lang, "hammer", url, sid, str(rounds), timeout=120)
+                    spans[lang] = [int(x) for x in run(lang, "hammer", url, sid, str(rounds), start_at,
+                                                       timeout=120).split()]
                 except Exception as e:
                     errors.append(str(e))
             t = threading.Thread(target=hammer)
@@ -281,6 +284,11 @@ def concurrent_writers(topology, url, rounds=50):
             t.join()
         if errors:
             return errors
+        # The writers must really have run at the same time.
+        overlap = min(end for _, end in spans.values()) - max(start for start, _ in spans.values())
+        print(f"      writers' spans (ms): {spans}; all {len(spans)} overlapped for {overlap} ms", flush=True)
+        if overlap <= 0:
+            return [f"the writers did not overlap: {spans}"]
         got = json.loads(run("python", "read", url, sid))[1]
         problems = []
         prefixes = {"ruby": "rb", "python": "py", "node": "js"}

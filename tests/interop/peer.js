@@ -2,7 +2,7 @@
 // Node interop peer. Usage:
 //   node tests/interop/peer.js write URL        -> prints the new session id
 //   node tests/interop/peer.js read URL ID      -> prints what JavaScript sees, as tagged JSON
-//   node tests/interop/peer.js hammer URL ID N  -> N times: load, set "js_<i>" = i, save
+//   node tests/interop/peer.js hammer URL ID N T  -> from Unix time T (ms), N times: load, set "js_<i>" = i, save
 const path = require('node:path')
 const { Store } = require(path.resolve(__dirname, '..', '..', 'node'))
 
@@ -74,12 +74,15 @@ async function main () {
     if (!loaded) throw new Error(`node: no session ${id}`)
     console.log(JSON.stringify(tag(loaded.data)))
   } else if (cmd === 'hammer') {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(Number(process.argv[6]) - Date.now(), 0)))
+    const first = Date.now()
     for (let i = 0; i < Number(n); i++) {
       const loaded = await store.load(id)
       if (!loaded) throw new Error(`node: session ${id} vanished`)
       loaded.data[`js_${i}`] = i
       await store.save(id, loaded.baseline, loaded.data)
     }
+    console.log(`${first} ${Date.now()}`)
   } else if (cmd === 'refuse') {
     // Each value alone under key "k": the error class it raises, or what reads back.
     class Point { constructor () { this.x = 1 } }

@@ -1,7 +1,7 @@
 """Python interop peer. Usage:
   python tests/interop/peer.py write URL        -> prints the new session id
   python tests/interop/peer.py read URL ID      -> prints what Python sees, as tagged JSON
-  python tests/interop/peer.py hammer URL ID N  -> N times: load, set "py_<i>" = i, save
+  python tests/interop/peer.py hammer URL ID N T  -> from Unix time T (ms), N times: load, set "py_<i>" = i, save
 """
 import datetime as dt
 import json
@@ -82,6 +82,9 @@ def main():
         print(json.dumps(tag(loaded.data), ensure_ascii=False))
     elif cmd == "hammer":
         sid, n = sys.argv[3], int(sys.argv[4])
+        import time
+        time.sleep(max(int(sys.argv[5]) / 1000 - time.time(), 0))  # start together
+        first = round(time.time() * 1000)
         for i in range(n):
             loaded = store.load(sid)
             if loaded is None:
@@ -89,6 +92,7 @@ def main():
             data = loaded.data
             data[f"py_{i}"] = i
             store.save(sid, loaded.baseline, data)
+        print(first, round(time.time() * 1000))
     elif cmd == "refuse":
         # Each value alone under key "k": the error class it raises, or what reads back.
         import decimal

@@ -1,7 +1,7 @@
 # Ruby interop peer. Usage:
 #   ruby -Iruby/lib tests/interop/peer.rb write URL          -> prints the new session id
 #   ruby -Iruby/lib tests/interop/peer.rb read URL ID        -> prints what Ruby sees, as tagged JSON
-#   ruby -Iruby/lib tests/interop/peer.rb hammer URL ID N    -> N times: load, set "rb_<i>" = i, save
+#   ruby -Iruby/lib tests/interop/peer.rb hammer URL ID N T  -> from Unix time T (ms), N times: load, set "rb_<i>" = i, save
 require "json"
 require "sessionkeeper"
 
@@ -64,13 +64,16 @@ when "write"
 when "read"
   loaded = store.load(id) or abort("ruby: no session #{id}")
   puts JSON.generate(tag(loaded.data))
-when "hammer"
+when "hammer" # ARGV[4]: start at this Unix time (ms), so the languages overlap
+  sleep([ARGV[4].to_i / 1000.0 - Time.now.to_f, 0].max)
+  first = (Time.now.to_f * 1000).round
   Integer(n).times do |i|
     loaded = store.load(id) or abort("ruby: session #{id} vanished")
     data = loaded.data
     data["rb_#{i}"] = i
     store.save(id, loaded.baseline, data)
   end
+  puts "#{first} #{(Time.now.to_f * 1000).round}"
 when "refuse"
   # Each value alone under key "k": the error class it raises, or what reads back.
   require "date"
