@@ -10,8 +10,8 @@
 
 #include "sessionkeeper.h"
 
-static const char *PREFIX_NAMES[] = {"key_prefix"};
-static const char *PREFIX_VALUES[] = {"sk-interop:"};
+static const char *OPTION_NAMES[] = {"key_prefix", "codec"};
+static const char *OPTION_VALUES[] = {"sk-interop:", "msgpack"};
 
 static const char *KEYS[] = {"nil", "true", "false", "int_small", "int_negative", "int_2_53_plus_1",
                              "int_min", "int_max", "float", "float_tenth", "float_whole",
@@ -111,7 +111,9 @@ int main(int argc, char **argv) {
   }
   sessionkeeper_error *err = NULL;
   sessionkeeper_store *store = NULL;
-  if (sessionkeeper_store_open(argv[2], PREFIX_NAMES, PREFIX_VALUES, 1, &store, &err)) return fail("open", err);
+  /* SK_INTEROP_CODEC: the store codec ("msgpack" by default, or "json"). */
+  if (getenv("SK_INTEROP_CODEC")) OPTION_VALUES[1] = getenv("SK_INTEROP_CODEC");
+  if (sessionkeeper_store_open(argv[2], OPTION_NAMES, OPTION_VALUES, 2, &store, &err)) return fail("open", err);
   int rc = 0;
   if (strcmp(argv[1], "write") == 0) {
     golden();

@@ -65,7 +65,8 @@ function tag (v) {
 
 async function main () {
   const [cmd, url, id, n] = process.argv.slice(2)
-  const store = new Store(url, { key_prefix: PREFIX })
+  // SK_INTEROP_CODEC: the store codec ("msgpack" by default, or "json").
+  const store = new Store(url, { key_prefix: PREFIX, codec: process.env.SK_INTEROP_CODEC || 'msgpack' })
   if (cmd === 'write') {
     const { id: sid } = await store.create(golden())
     console.log(sid)

@@ -5,6 +5,7 @@
 """
 import datetime as dt
 import json
+import os
 import struct
 import sys
 
@@ -71,7 +72,8 @@ def tag(v):
 
 def main():
     cmd, url = sys.argv[1], sys.argv[2]
-    store = sessionkeeper.Store(url, key_prefix=PREFIX)
+    # SK_INTEROP_CODEC: the store codec ("msgpack" by default, or "json").
+    store = sessionkeeper.Store(url, key_prefix=PREFIX, codec=os.environ.get("SK_INTEROP_CODEC", "msgpack"))
     if cmd == "write":
         sid, _ = store.create(golden())
         print(sid)

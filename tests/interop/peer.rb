@@ -56,7 +56,8 @@ def tag(v)
 end
 
 cmd, url, id, n = ARGV
-store = Sessionkeeper::Store.new(url, key_prefix: PREFIX)
+# SK_INTEROP_CODEC: the store codec ("msgpack" by default, or "json").
+store = Sessionkeeper::Store.new(url, key_prefix: PREFIX, codec: ENV.fetch("SK_INTEROP_CODEC", "msgpack"))
 case cmd
 when "write"
   sid, = store.create(golden)
