@@ -39,6 +39,17 @@ end
 local function deadline_of(key)
   return tonumber(redis.call('HGET', key, 'm:deadline'))
 end
+-- Whether KEYS[1] holds a live session, and its deadline. A session past its
+-- deadline is deleted; a key holding anything but a hash is no session.
+local function live(key, now)
+  if redis.call('TYPE', key).ok ~= 'hash' then return false end
+  local deadline = deadline_of(key)
+  if deadline and now >= deadline then
+    redis.call('DEL', key)
+    return false
+  end
+  return true, deadline
+end
 local function chunked(cmd, key, args, first, last, step)
   local i = first
   while i <= last do
@@ -90,13 +101,9 @@ return out
 /// set, then the pairs, then the fields to delete. Returns 1, or 0 when the
 /// record is gone (never re-created: a logout must stay a logout).
 const UPDATE: &str = r#"
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local now = now_ms()
-local deadline = deadline_of(KEYS[1])
-if deadline and now >= deadline then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
+local alive, deadline = live(KEYS[1], now)
+if not alive then return 0 end
 local last_set = 2 + 2 * tonumber(ARGV[2])
 chunked('HSET', KEYS[1], ARGV, 3, last_set, 2000)
 chunked('HDEL', KEYS[1], ARGV, last_set + 1, #ARGV, 2000)
@@ -130,26 +137,17 @@ return 1
 /// KEYS[1] record; ARGV[1] the window (see `window`). Returns 1, or 0 when
 /// gone (or the key holds something that is not a session).
 const TOUCH: &str = r#"
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 local now = now_ms()
-local deadline = deadline_of(KEYS[1])
-if deadline and now >= deadline then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
+local alive, deadline = live(KEYS[1], now)
+if not alive then return 0 end
 expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
 return 1
 "#;
 
 /// KEYS[1] record. Returns 1 when it exists and is within its deadline.
 const EXISTS: &str = r#"
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-local deadline = deadline_of(KEYS[1])
-if deadline and now_ms() >= deadline then
-  redis.call('DEL', KEYS[1])
-  return 0
-end
-return 1
+if live(KEYS[1], now_ms()) then return 1 end
+return 0
 "#;
 
 /// KEYS[1] a peer store's session key. Returns its string value, or false
