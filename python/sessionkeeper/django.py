@@ -230,18 +230,12 @@ class SessionStore(SessionBase):
                 return {}
             if self._expired(data):
                 self._sync().destroy(key)
-                self._session_key = None
-                self._baseline = None
-                return {}
+                return self._forget()
             return data
         except _errors.CodecError as e:
-            log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
-            self._session_key = None
-            return {}
+            return self._dropped_corrupt(e)
         except _UNAVAILABLE as e:
-            self._fail("loading the session", e)
-            self._unavailable = True
-            return {}
+            return self._load_unavailable(e)
 
     async def aload(self) -> dict[str, t.Any]:
         key = self.session_key
@@ -263,18 +257,30 @@ class SessionStore(SessionBase):
                 return {}
             if self._expired(data):
                 await self._async().destroy(key)
-                self._session_key = None
-                self._baseline = None
-                return {}
+                return self._forget()
             return data
         except _errors.CodecError as e:
-            log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
-            self._session_key = None
-            return {}
+            return self._dropped_corrupt(e)
         except _UNAVAILABLE as e:
-            self._fail("loading the session", e)
-            self._unavailable = True
-            return {}
+            return self._load_unavailable(e)
+
+    # What `load` and `aload` do after their I/O; each returns the data the
+    # request sees.
+
+    def _forget(self) -> dict[str, t.Any]:
+        self._session_key = None
+        self._baseline = None
+        return {}
+
+    def _dropped_corrupt(self, e: Exception) -> dict[str, t.Any]:
+        log.warning("sessionkeeper: dropped a session that could not be decoded: %s", e)
+        self._session_key = None
+        return {}
+
+    def _load_unavailable(self, e: Exception) -> dict[str, t.Any]:
+        self._fail("loading the session", e)
+        self._unavailable = True
+        return {}
 
     def exists(self, session_key: str | None) -> bool:
         return bool(session_key) and self._sync().exists(session_key)
