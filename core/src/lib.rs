@@ -10,6 +10,7 @@ pub(crate) mod backend;
 pub mod blocking;
 pub mod codec;
 pub mod config;
+pub mod cookie;
 pub mod error;
 pub mod id;
 pub mod metrics;
