@@ -370,6 +370,71 @@ enum sessionkeeper_code sessionkeeper_id_generate(char **id_out,
 bool sessionkeeper_id_is_valid(const char *id);
 
 /**
+ * Signs a session id for the shared cookie: returns
+ * `s:<id>.<base64 HMAC-SHA256(secret, id)>` without `=` padding, exactly
+ * what express-session (`cookie-signature`) issues with the same secret, and
+ * what the Rails, Rack, Flask and Django adapters issue in shared mode. Put
+ * it in the `Set-Cookie` header as is (percent-encoding it is fine too:
+ * `sessionkeeper_cookie_unsign()` undoes that).
+ *
+ * \param id The session id (from `sessionkeeper_store_create()`), a
+ *        NUL-terminated string borrowed for the call.
+ * \param secret The shared secret, at least 32 bytes before the NUL, borrowed
+ *        for the call. Its bytes are used as they are (no UTF-8 check); every
+ *        app sharing the session must use the same bytes. With several
+ *        secrets (rotation), sign with the newest one.
+ * \param[out] cookie_out Receives the NUL-terminated cookie value, owned by
+ *        the caller: free it with `sessionkeeper_string_free()`. Set to NULL
+ *        on failure.
+ * \param[out] err NULL, or receives an error on failure.
+ * \return `SESSIONKEEPER_OK`; `SESSIONKEEPER_CONFIG` when the secret is
+ *         shorter than 32 bytes; `SESSIONKEEPER_INVALID_ID` when `id` is not
+ *         a valid session id; `SESSIONKEEPER_NULL_ARGUMENT`;
+ *         `SESSIONKEEPER_INVALID_UTF8` for an `id` that is not UTF-8.
+ *
+ * Thread safety: any thread. No I/O.
+ */
+enum sessionkeeper_code sessionkeeper_cookie_sign(const char *id,
+                                                  const char *secret,
+                                                  char **cookie_out,
+                                                  struct sessionkeeper_error **err);
+
+/**
+ * Verifies a shared cookie's value and returns the session id in it.
+ *
+ * The value may be passed as the request's `Cookie` header holds it, or as
+ * a cookie parser returns it: percent-encoded (`s%3A...`), wrapped in double
+ * quotes, or with `+` turned into a space by form decoding. A value that is
+ * not a signed id, is signed with another secret, or is not UTF-8 is not an
+ * error: `*id_out` is NULL and the call returns `SESSIONKEEPER_OK` (treat it
+ * as "no session"; anything a client sends ends up here).
+ *
+ * \param cookie The cookie's value (not the whole header), a NUL-terminated
+ *        string borrowed for the call.
+ * \param secrets An array of `secret_count` NUL-terminated secrets, each at
+ *        least 32 bytes, borrowed for the call; the value is accepted when
+ *        any of them verifies it (rotation: list the new secret first, the
+ *        old ones after it, and sign with the first). May be NULL when
+ *        `secret_count` is 0 (then nothing verifies).
+ * \param secret_count The number of secrets.
+ * \param[out] id_out Receives the session id, NUL-terminated and owned by the
+ *        caller (free it with `sessionkeeper_string_free()`), or NULL when
+ *        the value does not verify. Set to NULL on failure.
+ * \param[out] err NULL, or receives an error on failure.
+ * \return `SESSIONKEEPER_OK` (verified or not: look at `*id_out`);
+ *         `SESSIONKEEPER_CONFIG` when a secret is shorter than 32 bytes;
+ *         `SESSIONKEEPER_NULL_ARGUMENT` for a NULL `cookie`, `secrets` (with
+ *         a non-zero count), secret or `id_out`.
+ *
+ * Thread safety: any thread. No I/O.
+ */
+enum sessionkeeper_code sessionkeeper_cookie_unsign(const char *cookie,
+                                                    const char *const *secrets,
+                                                    size_t secret_count,
+                                                    char **id_out,
+                                                    struct sessionkeeper_error **err);
+
+/**
  * The code of an error.
  *
  * \param error An error from an `err` out-parameter, or NULL.

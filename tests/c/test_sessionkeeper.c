@@ -1,7 +1,8 @@
 /*
  * The C harness for libsessionkeeper: every store operation, every error
- * path, a multi-threaded case and a fork() case, against the in-memory backend and against
- * the Redis topologies named by SK_REDIS_URL and SK_CLUSTER_URL (started by
+ * path, the shared-mode cookie, a multi-threaded case and a fork() case,
+ * against the in-memory backend and against the Redis topologies named by
+ * SK_REDIS_URL and SK_CLUSTER_URL (started by
  * scripts/with-redis.sh). Checks count instead of aborting, so one run
  * reports every failure; the last line is "N passed, M failed" and the exit
  * status is non-zero when anything failed. Run under valgrind by
@@ -891,6 +892,127 @@ static void test_names(void)
     CHECK(str_eq(sessionkeeper_version(), SESSIONKEEPER_HEADER_VERSION));
 }
 
+/* --- the shared-mode cookie ---------------------------------------------------------- */
+
+static void test_cookie(void)
+{
+    sessionkeeper_error *err = NULL;
+    static const char secret[] = "0123456789abcdef0123456789abcdef";  /* exactly 32 bytes */
+    static const char id[] = "0123456789abcdef0123456789abcdef";
+    /* "s:" + require('cookie-signature').sign(id, secret), as express-session issues it. */
+    static const char expected[] = "s:0123456789abcdef0123456789abcdef.r6eyaAslLT1j3TgPMyaqot58P8sKOoMRZFfPjBFUiio";
+    char *cookie = NULL, *got = NULL;
+
+    OK(sessionkeeper_cookie_sign(id, secret, &cookie, &err));
+    CHECK(str_eq(cookie, expected));
+
+    const char *one[] = {secret};
+    OK(sessionkeeper_cookie_unsign(cookie, one, 1, &got, &err));
+    CHECK(str_eq(got, id));
+    sessionkeeper_string_free(got);
+    got = NULL;
+
+    /* As cookie parsers hand the value over: percent-encoded, quoted, '+' as ' '. */
+    static const char *forms[] = {
+        "s%3A0123456789abcdef0123456789abcdef.r6eyaAslLT1j3TgPMyaqot58P8sKOoMRZFfPjBFUiio",
+        "\"s:0123456789abcdef0123456789abcdef.r6eyaAslLT1j3TgPMyaqot58P8sKOoMRZFfPjBFUiio\"",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        OK(sessionkeeper_cookie_unsign(forms[i], one, 1, &got, &err));
+        CHECK(str_eq(got, id));
+        sessionkeeper_string_free(got);
+        got = NULL;
+    }
+
+    /* A fresh id round-trips, including signatures holding '+' and '/'. */
+    int plus_seen = 0;
+    for (int i = 0; i < 40; i++) {
+        char *fresh = NULL, *signed_value = NULL;
+        OK(sessionkeeper_id_generate(&fresh, &err));
+        OK(sessionkeeper_cookie_sign(fresh, secret, &signed_value, &err));
+        if (signed_value && strchr(signed_value, '+')) {
+            plus_seen++;
+            char spaced[256];
+            snprintf(spaced, sizeof spaced, "%s", signed_value);
+            for (char *c = spaced; *c; c++)
+                if (*c == '+')
+                    *c = ' ';
+            OK(sessionkeeper_cookie_unsign(spaced, one, 1, &got, &err));
+            CHECK(str_eq(got, fresh));
+            sessionkeeper_string_free(got);
+            got = NULL;
+        }
+        OK(sessionkeeper_cookie_unsign(signed_value, one, 1, &got, &err));
+        CHECK(str_eq(got, fresh));
+        sessionkeeper_string_free(got);
+        got = NULL;
+        sessionkeeper_string_free(signed_value);
+        sessionkeeper_string_free(fresh);
+    }
+    CHECK(plus_seen > 0); /* 40 signatures of 43 base64 characters: one holds a '+' */
+
+    /* Rotation: the value signed with the old secret verifies while it is listed. */
+    static const char old_secret[] = "the old secret, still long enough...";
+    char *old_cookie = NULL;
+    OK(sessionkeeper_cookie_sign(id, old_secret, &old_cookie, &err));
+    CHECK(old_cookie != NULL && !str_eq(old_cookie, cookie));
+    const char *rotated[] = {secret, old_secret};
+    OK(sessionkeeper_cookie_unsign(old_cookie, rotated, 2, &got, &err));
+    CHECK(str_eq(got, id));
+    sessionkeeper_string_free(got);
+    got = (char *)&err; /* garbage: must be reset to NULL */
+    OK(sessionkeeper_cookie_unsign(old_cookie, one, 1, &got, &err));
+    CHECK(got == NULL);
+
+    /* What does not verify is "no session": OK with a NULL id, never an error. */
+    char tampered[128];
+    snprintf(tampered, sizeof tampered, "%s", expected);
+    tampered[2] = '1';
+    static const char not_utf8[] = "s:\xff\xfe.abc";
+    const char *bad[] = {id, tampered, expected + 2, "s:", "s:.", "%", "", "s:short.abc", not_utf8,
+                         "s:0123456789abcdef0123456789abcdef.r6eyaAslLT1j3TgPMyaqot58P8sKOoMRZFfPjBFUiioX"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        got = (char *)&err;
+        OK(sessionkeeper_cookie_unsign(bad[i], one, 1, &got, &err));
+        CHECK(got == NULL);
+    }
+    got = (char *)&err;
+    OK(sessionkeeper_cookie_unsign(cookie, NULL, 0, &got, &err)); /* no secret: nothing verifies */
+    CHECK(got == NULL);
+
+    /* Short secrets are a configuration error, whatever the value. */
+    sessionkeeper_string_free(cookie);
+    cookie = (char *)&err; /* garbage: must be reset to NULL */
+    EXPECT_KEEP(SESSIONKEEPER_CONFIG, sessionkeeper_cookie_sign(id, "short", &cookie, &err));
+    CHECK(err && strstr(sessionkeeper_error_message(err), "32") != NULL);
+    CHECK(!sessionkeeper_error_is_temporary(err));
+    sessionkeeper_error_free(err);
+    err = NULL;
+    CHECK(cookie == NULL);
+    const char *short_one[] = {secret, "short"};
+    got = (char *)&err;
+    EXPECT(SESSIONKEEPER_CONFIG, sessionkeeper_cookie_unsign(expected, short_one, 2, &got, &err));
+    CHECK(got == NULL);
+    EXPECT(SESSIONKEEPER_CONFIG, sessionkeeper_cookie_unsign(not_utf8, short_one, 2, &got, &err));
+    char *out = (char *)&err;
+    EXPECT(SESSIONKEEPER_INVALID_ID, sessionkeeper_cookie_sign("not an id", secret, &out, &err));
+    CHECK(out == NULL);
+    EXPECT(SESSIONKEEPER_INVALID_UTF8, sessionkeeper_cookie_sign("\xc3\x28", secret, &out, &err));
+
+    /* NULL arguments. */
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_sign(NULL, secret, &out, &err));
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_sign(id, NULL, &out, &err));
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_sign(id, secret, NULL, &err));
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_unsign(NULL, one, 1, &got, &err));
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_unsign(expected, NULL, 1, &got, &err));
+    const char *null_entry[] = {secret, NULL};
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_unsign(expected, null_entry, 2, &got, &err));
+    EXPECT(SESSIONKEEPER_NULL_ARGUMENT, sessionkeeper_cookie_unsign(expected, one, 1, NULL, &err));
+    CHECK(sessionkeeper_cookie_sign(id, "short", &out, NULL) == SESSIONKEEPER_CONFIG); /* err may be NULL */
+
+    sessionkeeper_string_free(old_cookie);
+}
+
 /* --- main ------------------------------------------------------------------------- */
 
 static void run(const char *name, const char *topology, void (*fn)(const char *), const char *url)
@@ -930,6 +1052,7 @@ int main(void)
     run0("config errors", test_config_errors);
     run0("NULL arguments", test_null_arguments);
     run0("invalid UTF-8, codec and type errors", test_invalid_utf8);
+    run0("shared-mode cookie", test_cookie);
     run("Redis down", "standalone", test_redis_down, down && *down ? down : "redis://127.0.0.1:1");
 
     for (size_t i = 0; i < sizeof topologies / sizeof topologies[0]; i++) {

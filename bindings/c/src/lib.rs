@@ -6,7 +6,8 @@
 //!
 //! Layout: `error.rs` maps engine errors to codes in one place, `guard.rs`
 //! is the panic and argument boundary, `store.rs` the store operations,
-//! `session.rs` the session value handle and its key helpers.
+//! `session.rs` the session value handle and its key helpers, `cookie.rs`
+//! the signed cookie of shared mode.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // Every exported function takes raw pointers and documents, in the header,
@@ -18,11 +19,13 @@
 
 use std::ffi::{c_char, CString};
 
+mod cookie;
 mod error;
 mod guard;
 mod session;
 mod store;
 
+pub use cookie::*;
 pub use error::*;
 pub use session::*;
 pub use store::*;
