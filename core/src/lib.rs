@@ -2,9 +2,10 @@
 //! Sentinel) or in process memory, with one data layout and one encoding
 //! shared by the Ruby, Python, Node and C bindings.
 //!
-//! Each session is a Redis hash with one field per top-level key, so a save
-//! writes only the keys that changed and two requests changing different
-//! keys both survive. See `docs/data-layout.md`.
+//! Each session is one Redis string holding a map with one field per
+//! top-level key: a load is one `GETEX`, a save sends only the keys that
+//! changed (merged on the server), so two requests changing different keys
+//! both survive. See `docs/data-layout.md`.
 
 pub(crate) mod backend;
 pub mod blocking;

@@ -205,18 +205,25 @@ impl Store {
     /// record that cannot be decoded is deleted and reported.
     async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
         let backend = self.backend()?;
-        let Some(record) = self.round_trip(backend.load(key, slide)).await? else { return Ok(None) };
+        let record = match self.round_trip(backend.load(key, slide)).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::Codec => return self.drop_undecodable(&backend, key, e).await,
+            Err(e) => return Err(e),
+        };
         Metrics::add(&self.inner.metrics.bytes_read, fields_size(&record.fields));
         match decode_record(record) {
             Ok(loaded) => Ok(Some(loaded)),
-            Err(e) => {
-                // Keeping an undecodable session would fail every request
-                // that carries its cookie until it expires.
-                let removed = self.round_trip(backend.delete(key)).await.is_ok();
-                let what = if removed { "it was removed" } else { "removing it failed too" };
-                self.count_error(Err(Error::codec(format!("{}; {what}", e.message()))))
-            }
+            Err(e) => self.drop_undecodable(&backend, key, e).await,
         }
+    }
+
+    /// Keeping an undecodable session would fail every request that carries
+    /// its cookie until it expires: it is deleted, and the error reported.
+    async fn drop_undecodable<T>(&self, backend: &Backend, key: &str, e: Error) -> Result<T> {
+        let removed = self.round_trip(backend.delete(key)).await.is_ok();
+        let what = if removed { "it was removed" } else { "removing it failed too" };
+        self.count_error(Err(Error::codec(format!("{}; {what}", e.message()))))
     }
 
     /// Writes what changed between `baseline` (from `load`) and `data`: the
@@ -467,7 +474,7 @@ impl Baseline {
     }
 }
 
-/// Bytes of hash fields as sent or received (names plus values), for stats.
+/// Bytes of record fields as sent or received (names plus values), for stats.
 fn fields_size(fields: &[(String, Vec<u8>)]) -> u64 {
     fields.iter().map(|(f, v)| (f.len() + v.len()) as u64).sum()
 }

@@ -138,7 +138,9 @@ fn one_round_trip_per_request_and_none_for_an_unchanged_save() {
     let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
     let sent = client_commands(&lines, &key);
     assert_eq!(sent.len(), 3, "expected load, load, save: {sent:#?}");
-    assert!(sent.iter().all(|l| l.contains("\"EVALSHA\"") || l.contains("\"evalsha\"")), "{sent:#?}");
+    // Loads are one native GETEX, the save one script.
+    assert!(sent[..2].iter().all(|l| l.contains("\"GETEX\"")), "{sent:#?}");
+    assert!(sent[2].contains("\"EVALSHA\"") || sent[2].contains("\"evalsha\""), "{sent:#?}");
     // The save carried only the changed field.
     assert!(sent[2].contains("\"a:counter\"") && !sent[2].contains("\"a:user_id\"") && !sent[2].contains("\"a:warm\""), "{}", sent[2]);
 }
@@ -151,7 +153,10 @@ fn stored_layout_is_readable_with_redis_cli() {
     let key = storage_key(&store.config().key_prefix, &id).unwrap();
     assert!(key.starts_with(&format!("{}2::", store.config().key_prefix)));
     let mut conn = redis_conn(&url);
-    let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL").arg(&key).query(&mut conn).unwrap();
+    let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(kind, "string");
+    let stored: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    let fields = read_record(&stored);
     assert_eq!(fields["a:user_id"], "42");
     assert_eq!(fields["a:name"], "\"Ada\"");
     assert_eq!(fields["m:codec"], "json");
@@ -173,7 +178,9 @@ fn a_corrupt_value_is_reported_and_removed() {
     let (id, _) = block_on(store.create(&data(&[("ok", 1.into())]))).unwrap();
     let key = storage_key(&store.config().key_prefix, &id).unwrap();
     let mut conn = redis_conn(&url);
-    let _: () = redis::cmd("HSET").arg(&key).arg("a:broken").arg(&[0xc1u8, 0xff][..]).query(&mut conn).unwrap();
+    // A readable record whose value for "broken" is not MessagePack.
+    let record = write_record(&[("m:codec", b"msgpack"), ("a:ok", &[1]), ("a:broken", &[0xc1, 0xff])]);
+    let _: () = redis::cmd("SET").arg(&key).arg(&record).query(&mut conn).unwrap();
     let err = block_on(store.load(&id)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Codec);
     assert!(!err.is_temporary());
@@ -182,6 +189,54 @@ fn a_corrupt_value_is_reported_and_removed() {
     assert_eq!(exists, 0, "the corrupt session was kept");
     assert_eq!(block_on(store.load(&id)).unwrap(), None);
     assert_eq!(store.stats().errors.iter().find(|(k, _)| *k == "codec").unwrap().1, 1);
+
+    // A record that is not even a readable map: the same, from every path
+    // that reads it (load, a per-request window's script, save).
+    for (n, path) in ["load", "explicit window", "save"].into_iter().enumerate() {
+        let (id, _) = block_on(store.create(&data(&[("ok", 1.into())]))).unwrap();
+        let key = storage_key(&store.config().key_prefix, &id).unwrap();
+        let _: () = redis::cmd("SET").arg(&key).arg(&b"SKv1\x82\xa4a:ok"[..]).query(&mut conn).unwrap();
+        match n {
+            0 => assert_eq!(block_on(store.load(&id)).unwrap_err().kind(), ErrorKind::Codec),
+            1 => assert_eq!(block_on(store.with_idle_ttl(Some(Duration::from_secs(60))).load(&id)).unwrap(), None),
+            _ => {
+                let mut baseline = sessionkeeper_core::Baseline::empty(sessionkeeper_core::Codec::Msgpack);
+                let outcome = block_on(store.save(&id, &mut baseline, &data(&[("x", 1.into())]))).unwrap();
+                assert_eq!(outcome, SaveOutcome::Gone);
+            }
+        }
+        let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+        assert_eq!(exists, 0, "{path}: the corrupt record was kept");
+    }
+}
+
+/// A record as the scripts write it: `SKv1`, a map of str name -> bin value.
+fn write_record(fields: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = b"SKv1".to_vec();
+    rmp::encode::write_map_len(&mut out, fields.len() as u32).unwrap();
+    for (name, value) in fields {
+        rmp::encode::write_str(&mut out, name).unwrap();
+        rmp::encode::write_bin(&mut out, value).unwrap();
+    }
+    out
+}
+
+/// The fields of a stored record, read with a stock MessagePack reader.
+fn read_record(stored: &[u8]) -> std::collections::HashMap<String, String> {
+    let mut rd = stored.strip_prefix(b"SKv1").expect("the record starts with the magic");
+    let n = rmp::decode::read_map_len(&mut rd).unwrap();
+    let mut fields = std::collections::HashMap::new();
+    for _ in 0..n {
+        let len = rmp::decode::read_str_len(&mut rd).unwrap() as usize;
+        let (name, rest) = rd.split_at(len);
+        rd = rest;
+        let len = rmp::decode::read_bin_len(&mut rd).unwrap() as usize;
+        let (value, rest) = rd.split_at(len);
+        rd = rest;
+        fields.insert(String::from_utf8(name.to_vec()).unwrap(), String::from_utf8_lossy(value).into_owned());
+    }
+    assert!(rd.is_empty());
+    fields
 }
 
 #[test]
@@ -258,6 +313,7 @@ fn wrong_credentials_and_missing_permissions_are_auth_errors() {
         .arg("+@all")
         .arg("-evalsha")
         .arg("-eval")
+        .arg("-getex")
         .query(&mut admin)
         .unwrap();
     let hp = host_port(&url);
@@ -362,9 +418,9 @@ fn migration_replaces_a_peer_value_under_our_own_key_name() {
     let migrated = data(&[("counter", 3.into())]);
     assert!(block_on(store.legacy_migrate(&id, &sources, &migrated)).unwrap().is_some());
     assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data, migrated);
-    let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).unwrap();
-    assert_eq!(kind, "hash");
-    // Our own hash is never mistaken for a peer value.
+    let stored: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    assert!(stored.starts_with(b"SKv1"));
+    // Our own record is never mistaken for a peer value.
     assert_eq!(block_on(store.legacy_read(&id, &sources)).unwrap(), None);
 }
 
@@ -378,4 +434,37 @@ fn legacy_lookups_of_malformed_ids_send_nothing() {
         block_on(store.legacy_delete(&id, &[LegacyKey::Plain("sess:".into())])).unwrap();
     }
     assert_eq!(store.stats().round_trips.count, trips);
+}
+
+#[test]
+fn a_plain_load_leaves_the_ttl_where_the_rules_put_it() {
+    // The GETEX slides by the store's window; the deadline and a session's
+    // own window are applied right after it, before load returns.
+    let Some(url) = standalone_url() else { return };
+    let mut conn = redis_conn(&url);
+    let pttl = |conn: &mut redis::Connection, store: &Store, id: &str| -> i64 {
+        redis::cmd("PTTL").arg(storage_key(&store.config().key_prefix, id).unwrap()).query(conn).unwrap()
+    };
+    let capped = Target::Standalone.store(&[("idle_ttl", "1h"), ("absolute_ttl", "20s")]).unwrap();
+    let (id, _) = block_on(capped.create(&data(&[]))).unwrap();
+    block_on(capped.load(&id)).unwrap().unwrap();
+    let ttl = pttl(&mut conn, &capped, &id);
+    assert!(ttl > 0 && ttl <= 20_000, "the deadline did not cap the slide: {ttl}");
+
+    let store = Target::Standalone.store(&[("idle_ttl", "1h")]).unwrap();
+    let (id, _) = block_on(store.with_idle_ttl(Some(Duration::from_secs(30))).create(&data(&[]))).unwrap();
+    block_on(store.load(&id)).unwrap().unwrap();
+    let ttl = pttl(&mut conn, &store, &id);
+    assert!(ttl > 0 && ttl <= 30_000, "the session's own window was not kept: {ttl}");
+    let (id, _) = block_on(store.with_idle_ttl(None).create(&data(&[]))).unwrap();
+    block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(pttl(&mut conn, &store, &id), -1, "a session without sliding expiry got one");
+
+    // The common case costs the GETEX alone.
+    let (id, _) = block_on(store.create(&data(&[]))).unwrap();
+    let before = store.stats().round_trips.count;
+    block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(store.stats().round_trips.count - before, 1);
+    let ttl = pttl(&mut conn, &store, &id);
+    assert!(ttl > 3_590_000, "{ttl}");
 }

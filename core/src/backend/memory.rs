@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use indexmap::IndexMap;
 
 use super::layout::{CREATED, DEADLINE, IDLE};
-use super::{Expiry, Record};
+use super::{expiry_at, wall_clock_ms as now_ms, Expiry, Record};
 
 /// Stores opened on the same `memory://name` share one backend, like two app
 /// servers sharing one Redis.
@@ -33,19 +32,6 @@ struct State {
 struct Entry {
     fields: IndexMap<String, Vec<u8>>,
     expires_at_ms: Option<i64>,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// The Lua `expire`: slide to `now + idle`, never past the deadline.
-fn expiry_at(now: i64, idle_ms: u64, deadline: Option<i64>) -> Option<i64> {
-    match (idle_ms, deadline) {
-        (0, d) => d,
-        (idle, Some(d)) => Some((now + idle as i64).min(d)),
-        (idle, None) => Some(now + idle as i64),
-    }
 }
 
 impl Entry {

@@ -13,12 +13,13 @@ use std::sync::Arc;
 use crate::config::{Config, Topology};
 use crate::error::Result;
 
-/// A session record as it is stored: hash field names (with their layout
-/// prefixes) and raw values, plus what the server clock said.
+/// A session record as it is stored: field names (with their layout
+/// prefixes) and raw values, plus the time of the operation.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Record {
     pub fields: Vec<(String, Vec<u8>)>,
-    /// Server time of the operation, milliseconds since the epoch.
+    /// Time of the operation, milliseconds since the epoch: the server's
+    /// clock when a script ran, the client's after a plain `GETEX`.
     pub now_ms: i64,
     /// When the record will expire, if it will.
     pub expires_at_ms: Option<i64>,
@@ -40,6 +41,20 @@ impl Expiry {
     pub fn window_arg(&self) -> String {
         format!("{}{}", if self.explicit { 'e' } else { 'd' }, self.idle_ms)
     }
+}
+
+/// The scripts' `expiry_at`: slide to `now + idle`, never past the
+/// deadline; `None`: the record does not expire.
+pub(crate) fn expiry_at(now_ms: i64, idle_ms: u64, deadline: Option<i64>) -> Option<i64> {
+    match (idle_ms, deadline) {
+        (0, deadline) => deadline,
+        (idle, Some(deadline)) => Some((now_ms + idle as i64).min(deadline)),
+        (idle, None) => Some(now_ms + idle as i64),
+    }
+}
+
+pub(crate) fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 pub(crate) enum Backend {
@@ -95,7 +110,8 @@ impl Backend {
         }
     }
 
-    /// Every key matching the glob `pattern` that holds a session hash, on
+    /// Every key matching the glob `pattern` that holds a string (a session
+    /// record, or a peer's value to be told apart by reading it), on
     /// every master of a Cluster. Not atomic: sessions created or deleted
     /// meanwhile may or may not be listed, as with SCAN itself.
     pub async fn scan(&self, pattern: &str) -> Result<Vec<String>> {
@@ -105,7 +121,7 @@ impl Backend {
         }
     }
 
-    /// Deletes a peer store's string value at `key`; never a session hash.
+    /// Deletes a peer store's string value at `key`; never a session record.
     pub async fn foreign_delete(&self, key: &str) -> Result<bool> {
         match self {
             Backend::Memory(_) => Ok(false),

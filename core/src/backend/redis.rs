@@ -21,8 +21,9 @@ use redis::{
     RedisFuture, RedisResult, TlsCertificates, TlsMode,
 };
 
+use super::layout::{decode_record, Stored, DEADLINE, IDLE};
 use super::scripts::SCRIPTS;
-use super::{Expiry, Record};
+use super::{expiry_at, wall_clock_ms, Expiry, Record};
 use crate::config::{Config, Credentials, HostPort, Topology};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -288,13 +289,76 @@ impl RedisBackend {
         }
     }
 
+    /// A load with the store's default window is one native `GETEX`: a
+    /// script costs the server several times more, and loads are most of the
+    /// traffic. The rules a script would apply in the same step are applied
+    /// after it, from the record just read: a session past its deadline is
+    /// deleted, and a session with its own window or a deadline inside the
+    /// window gets its expiry corrected by a second command. Explicit windows
+    /// and peeks run the `LOAD` script.
     pub async fn load(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Record>> {
-        let window = slide.map_or_else(|| "p".to_owned(), |e| e.window_arg());
-        let window = window.as_str();
-        let reply: Option<Vec<redis::Value>> = self
-            .run(|mut c| async move { SCRIPTS.load.key(key).arg(window).invoke_async(&mut c).await })
+        match slide {
+            Some(expiry) if !expiry.explicit => self.load_sliding(key, expiry.idle_ms).await,
+            _ => {
+                let window = slide.map_or_else(|| "p".to_owned(), |e| e.window_arg());
+                let window = window.as_str();
+                let reply: Option<(i64, i64, Vec<u8>)> = self
+                    .run(|mut c| async move { SCRIPTS.load.key(key).arg(window).invoke_async(&mut c).await })
+                    .await?;
+                let Some((now_ms, at, bytes)) = reply else { return Ok(None) };
+                let fields = match decode_record(&bytes) {
+                    Stored::Record(fields) => fields,
+                    Stored::Foreign => return Ok(None),
+                    Stored::Corrupt(why) => return Err(Error::codec(format!("the stored session is corrupt ({why})"))),
+                };
+                Ok(Some(Record { fields, now_ms, expires_at_ms: (at >= 0).then_some(at) }))
+            }
+        }
+    }
+
+    async fn load_sliding(&self, key: &str, idle_ms: u64) -> Result<Option<Record>> {
+        let reply: Option<Vec<u8>> = self
+            .run(|mut c| async move {
+                let mut cmd = if idle_ms > 0 { redis::cmd("GETEX") } else { redis::cmd("GET") };
+                cmd.arg(key);
+                if idle_ms > 0 {
+                    cmd.arg("PX").arg(idle_ms);
+                }
+                match cmd.query_async(&mut c).await {
+                    // A hash, list, ... under our key name is no session.
+                    Err(e) if e.code() == Some("WRONGTYPE") => Ok(None),
+                    other => other,
+                }
+            })
             .await?;
-        reply.map(parse_record).transpose()
+        let Some(bytes) = reply else { return Ok(None) };
+        let fields = match decode_record(&bytes) {
+            Stored::Record(fields) => fields,
+            // A peer store's value under our key name (a migration reads it).
+            Stored::Foreign => return Ok(None),
+            Stored::Corrupt(why) => return Err(Error::codec(format!("the stored session is corrupt ({why})"))),
+        };
+        let now_ms = wall_clock_ms();
+        let deadline = field_ms(&fields, DEADLINE);
+        if deadline.is_some_and(|d| now_ms >= d) {
+            self.delete(key).await?;
+            return Ok(None);
+        }
+        let own_window = field_ms(&fields, IDLE).map(|ms| ms.max(0) as u64);
+        let expires_at_ms = expiry_at(now_ms, own_window.unwrap_or(idle_ms), deadline);
+        let slid_to = (idle_ms > 0).then(|| now_ms + idle_ms as i64);
+        let needs_correction = if idle_ms > 0 { expires_at_ms != slid_to } else { own_window.is_some_and(|w| w > 0) };
+        if needs_correction {
+            self.run(|mut c| async move {
+                let cmd = match expires_at_ms {
+                    Some(at) => redis::cmd("PEXPIREAT").arg(key).arg(at).clone(),
+                    None => redis::cmd("PERSIST").arg(key).clone(),
+                };
+                cmd.query_async::<i64>(&mut c).await
+            })
+            .await?;
+        }
+        Ok(Some(Record { fields, now_ms, expires_at_ms }))
     }
 
     pub async fn update(&self, key: &str, expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String]) -> Result<bool> {
@@ -342,7 +406,7 @@ impl RedisBackend {
                 let (next, batch): (u64, Vec<String>) = self
                     .run(|c| {
                         let mut cmd = redis::cmd("SCAN");
-                        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).arg("TYPE").arg("hash");
+                        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).arg("TYPE").arg("string");
                         let node = node.clone();
                         async move { route(c, cmd, node).await }
                     })
@@ -455,24 +519,8 @@ async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = Redis
     }
 }
 
-fn parse_record(reply: Vec<redis::Value>) -> Result<Record> {
-    let bad = || Error::unexpected("malformed reply from the load script");
-    let mut it = reply.into_iter();
-    let now_ms = match it.next() {
-        Some(redis::Value::Int(n)) => n,
-        _ => return Err(bad()),
-    };
-    let expires_at_ms = match it.next() {
-        Some(redis::Value::Int(n)) => (n >= 0).then_some(n),
-        _ => return Err(bad()),
-    };
-    let mut fields = Vec::with_capacity(it.len() / 2);
-    while let Some(name) = it.next() {
-        let (redis::Value::BulkString(name), Some(redis::Value::BulkString(value))) = (name, it.next()) else {
-            return Err(bad());
-        };
-        let name = String::from_utf8(name).map_err(|_| Error::codec("a stored field name is not UTF-8"))?;
-        fields.push((name, value));
-    }
-    Ok(Record { fields, now_ms, expires_at_ms })
+/// A metadata field holding milliseconds.
+fn field_ms(fields: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
+    let (_, value) = fields.iter().find(|(f, _)| f == name)?;
+    std::str::from_utf8(value).ok()?.parse().ok()
 }

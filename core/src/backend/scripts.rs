@@ -1,136 +1,192 @@
-//! The Lua scripts that make every operation one atomic round trip. Each
+//! The Lua scripts that make every write one atomic round trip. Each
 //! touches exactly one key, so they run unchanged on a Cluster. Time comes
-//! from the server (`TIME`), so app servers with skewed clocks agree.
+//! from the server (`TIME`), so app servers with skewed clocks agree on
+//! creation times and deadlines. (Plain loads are a `GETEX`, redis.rs.)
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Shared helpers. `expire` slides the TTL to `now + idle` but never past the
-/// absolute deadline; with neither, the record does not expire.
-/// `hset_chunked` keeps `unpack` below Lua's C-stack limit.
+/// Shared helpers. A record is one string: the magic `SKv1` and a
+/// MessagePack map of str field -> bin value (layout.rs). Redis' built-in
+/// `cmsgpack` cannot read bin, so `decode`/`encode` handle exactly that
+/// shape themselves. `expiry_at` slides to `now + idle` but never past the
+/// absolute deadline; -1: the record does not expire.
 const PRELUDE: &str = r#"
+local MAGIC = 'SKv1'
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function expire(key, now, idle, deadline)
-  local at = -1
-  if idle > 0 then
-    at = now + idle
-    if deadline and deadline < at then at = deadline end
-  elseif deadline then
-    at = deadline
+local function ms_string(n)
+  return string.format('%d', n)
+end
+local function is_ours(v)
+  return type(v) == 'string' and string.sub(v, 1, 4) == MAGIC
+end
+local function uint(s, pos, n)
+  local v = 0
+  for i = pos, pos + n - 1 do v = v * 256 + string.byte(s, i) end
+  return v
+end
+-- A str or bin at pos: its bytes and the position after it.
+local function raw(s, pos)
+  local m = string.byte(s, pos)
+  local len, first
+  if m >= 0xa0 and m <= 0xbf then len, first = m - 0xa0, pos + 1
+  elseif m == 0xc4 or m == 0xd9 then len, first = uint(s, pos + 1, 1), pos + 2
+  elseif m == 0xc5 or m == 0xda then len, first = uint(s, pos + 1, 2), pos + 3
+  elseif m == 0xc6 or m == 0xdb then len, first = uint(s, pos + 1, 4), pos + 5
+  else error('not a string') end
+  if first + len - 1 > #s then error('truncated') end
+  return string.sub(s, first, first + len - 1), first + len
+end
+local function decode(s)
+  local m = string.byte(s, 5)
+  local count, pos
+  if m >= 0x80 and m <= 0x8f then count, pos = m - 0x80, 6
+  elseif m == 0xde then count, pos = uint(s, 6, 2), 8
+  elseif m == 0xdf then count, pos = uint(s, 6, 4), 10
+  else error('not a map') end
+  local rec = {}
+  for _ = 1, count do
+    local k, v
+    k, pos = raw(s, pos)
+    v, pos = raw(s, pos)
+    rec[k] = v
   end
+  if pos ~= #s + 1 then error('trailing bytes') end
+  return rec
+end
+local function header(len, fix, fix_max, m8, m16, m32)
+  if fix and len <= fix_max then return string.char(fix + len) end
+  if m8 and len < 256 then return struct.pack('>BB', m8, len) end
+  if len < 65536 then return struct.pack('>BI2', m16, len) end
+  return struct.pack('>BI4', m32, len)
+end
+local function encode(rec)
+  local parts, n = {MAGIC, ''}, 0
+  for k, v in pairs(rec) do
+    n = n + 1
+    parts[#parts + 1] = header(#k, 0xa0, 31, 0xd9, 0xda, 0xdb) .. k
+    parts[#parts + 1] = header(#v, nil, 0, 0xc4, 0xc5, 0xc6) .. v
+  end
+  parts[2] = header(n, 0x80, 15, nil, 0xde, 0xdf)
+  return table.concat(parts)
+end
+-- The record at key as a table, or nil when the key holds no session of
+-- ours. A record of ours that cannot be read is deleted: keeping it would
+-- fail every request that carries its cookie.
+local function read(key)
+  local v = redis.pcall('GET', key)
+  if not is_ours(v) then return nil end
+  local ok, rec = pcall(decode, v)
+  if not ok then
+    redis.call('DEL', key)
+    return nil
+  end
+  return rec
+end
+local function expiry_at(now, idle, deadline)
+  if idle > 0 then
+    local at = now + idle
+    if deadline and deadline < at then return deadline end
+    return at
+  end
+  return deadline or -1
+end
+local function write(key, rec, at)
+  local blob = encode(rec)
+  if at >= 0 then redis.call('SET', key, blob, 'PXAT', at) else redis.call('SET', key, blob) end
+  return blob
+end
+local function expire(key, at)
   if at >= 0 then redis.call('PEXPIREAT', key, at) else redis.call('PERSIST', key) end
-  return at
 end
 -- The sliding window of one operation. "e<ms>": set explicitly for this
--- session (a per-request lifetime), so it is stored as the session's own;
--- "d<ms>": the store's default, which the session's own window overrides.
-local function window(key, arg)
+-- session (a per-request lifetime), so it is stored as the session's own
+-- (the second result says the record changed); "d<ms>": the store's
+-- default, which the session's own window overrides.
+local function window(rec, arg)
   local ms = tonumber(string.sub(arg, 2))
   if string.sub(arg, 1, 1) == 'e' then
-    redis.call('HSET', key, 'm:idle', ms)
-    return ms
+    local changed = tonumber(rec['m:idle']) ~= ms
+    rec['m:idle'] = ms_string(ms)
+    return ms, changed
   end
-  return tonumber(redis.call('HGET', key, 'm:idle')) or ms
+  return tonumber(rec['m:idle']) or ms, false
 end
-local function deadline_of(key)
-  return tonumber(redis.call('HGET', key, 'm:deadline'))
-end
--- Whether KEYS[1] holds a live session, and its deadline. A session past its
--- deadline is deleted; a key holding anything but a hash is no session.
+-- The record at key if it is a live session, and its deadline. A session
+-- past its deadline is deleted.
 local function live(key, now)
-  if redis.call('TYPE', key).ok ~= 'hash' then return false end
-  local deadline = deadline_of(key)
+  local rec = read(key)
+  if not rec then return nil end
+  local deadline = tonumber(rec['m:deadline'])
   if deadline and now >= deadline then
     redis.call('DEL', key)
-    return false
+    return nil
   end
-  return true, deadline
-end
-local function chunked(cmd, key, args, first, last, step)
-  local i = first
-  while i <= last do
-    local j = math.min(i + step - 1, last)
-    redis.call(cmd, key, unpack(args, i, j))
-    i = j + 1
-  end
+  return rec, deadline
 end
 "#;
 
-/// KEYS[1] record; ARGV[1] the window (see `window`), or "p" to leave the
-/// expiry as it is (a listing must not keep sessions alive).
-/// Returns false, or {now, expires_at (-1: never), field, value, ...}.
-/// A key holding something else than a hash (a peer store's string value
-/// during a migration) is no session, not an error.
+/// A load that stores an explicit window (`e<ms>` in ARGV[1]) or peeks
+/// (`p`: the expiry is left as it is, a listing must not keep sessions
+/// alive). Loads with the store's default window are a plain `GETEX`
+/// instead (redis.rs). KEYS[1] record. Returns false, or {now, expires_at
+/// (-1: never), record bytes}.
 const LOAD: &str = r#"
-local data = redis.pcall('HGETALL', KEYS[1])
-if data.err or #data == 0 then return false end
 local now = now_ms()
-local deadline, own_idle = nil, nil
-for i = 1, #data, 2 do
-  if data[i] == 'm:deadline' then deadline = tonumber(data[i + 1])
-  elseif data[i] == 'm:idle' then own_idle = tonumber(data[i + 1]) end
-end
-if deadline and now >= deadline then
-  redis.call('DEL', KEYS[1])
-  return false
-end
+local rec, deadline = live(KEYS[1], now)
+if not rec then return false end
 local at
 if ARGV[1] == 'p' then
   local pttl = redis.call('PTTL', KEYS[1])
   at = pttl >= 0 and now + pttl or -1
-else
-  -- The window, as `window` computes it, from the fields already read.
-  local idle = tonumber(string.sub(ARGV[1], 2))
-  if string.sub(ARGV[1], 1, 1) == 'e' then
-    if own_idle ~= idle then redis.call('HSET', KEYS[1], 'm:idle', idle) end
-  elseif own_idle then
-    idle = own_idle
-  end
-  at = expire(KEYS[1], now, idle, deadline)
+  return {now, at, redis.call('GET', KEYS[1])}
 end
-local out = {now, at}
-for i = 1, #data do out[i + 2] = data[i] end
-return out
+local idle, changed = window(rec, ARGV[1])
+at = expiry_at(now, idle, deadline)
+if changed then return {now, at, write(KEYS[1], rec, at)} end
+expire(KEYS[1], at)
+return {now, at, redis.call('GET', KEYS[1])}
 "#;
 
-/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] number of field/value pairs to
-/// set, then the pairs, then the fields to delete. Returns 1, or 0 when the
-/// record is gone (never re-created: a logout must stay a logout).
+/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] number of
+/// field/value pairs to set, then the pairs, then the fields to delete.
+/// Returns 1, or 0 when the record is gone (never re-created: a logout must
+/// stay a logout).
 const UPDATE: &str = r#"
 local now = now_ms()
-local alive, deadline = live(KEYS[1], now)
-if not alive then return 0 end
+local rec, deadline = live(KEYS[1], now)
+if not rec then return 0 end
 local last_set = 2 + 2 * tonumber(ARGV[2])
-chunked('HSET', KEYS[1], ARGV, 3, last_set, 2000)
-chunked('HDEL', KEYS[1], ARGV, last_set + 1, #ARGV, 2000)
-expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
+for i = 3, last_set, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+for i = last_set + 1, #ARGV do rec[ARGV[i]] = nil end
+write(KEYS[1], rec, expiry_at(now, window(rec, ARGV[1]), deadline))
 return 1
 "#;
 
-/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] absolute ms, ARGV[3] "1" to
-/// replace a value that is not a session hash (a migrated peer's string under
-/// the same key name), then field/value pairs. Returns 1, or 0 when the key
-/// already exists (and is not replaceable).
+/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] absolute ms,
+/// ARGV[3] "1" to replace a value that is not one of our records (a migrated
+/// peer's value under the same key name), then field/value pairs. Keeps
+/// `m:created` and `m:deadline` when the pairs carry them (a renew). Returns
+/// 1, or 0 when the key is taken.
 const INSERT: &str = r#"
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind ~= 'none' then
-  if kind == 'hash' or ARGV[3] ~= '1' then return 0 end
-  redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if ARGV[3] ~= '1' or is_ours(redis.pcall('GET', KEYS[1])) then return 0 end
 end
 local now = now_ms()
-chunked('HSET', KEYS[1], ARGV, 4, #ARGV, 2000)
-redis.call('HSETNX', KEYS[1], 'm:created', now)
-local deadline = deadline_of(KEYS[1])
+local rec = {}
+for i = 4, #ARGV, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+if not rec['m:created'] then rec['m:created'] = ms_string(now) end
+local deadline = tonumber(rec['m:deadline'])
 local absolute = tonumber(ARGV[2])
 if not deadline and absolute > 0 then
   deadline = now + absolute
-  redis.call('HSET', KEYS[1], 'm:deadline', deadline)
+  rec['m:deadline'] = ms_string(deadline)
 end
-expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
+write(KEYS[1], rec, expiry_at(now, window(rec, ARGV[1]), deadline))
 return 1
 "#;
 
@@ -138,9 +194,11 @@ return 1
 /// gone (or the key holds something that is not a session).
 const TOUCH: &str = r#"
 local now = now_ms()
-local alive, deadline = live(KEYS[1], now)
-if not alive then return 0 end
-expire(KEYS[1], now, window(KEYS[1], ARGV[1]), deadline)
+local rec, deadline = live(KEYS[1], now)
+if not rec then return 0 end
+local idle, changed = window(rec, ARGV[1])
+local at = expiry_at(now, idle, deadline)
+if changed then write(KEYS[1], rec, at) else expire(KEYS[1], at) end
 return 1
 "#;
 
@@ -151,16 +209,19 @@ return 0
 "#;
 
 /// KEYS[1] a peer store's session key. Returns its string value, or false
-/// when the key is missing or holds anything else (e.g. our own hash).
+/// when the key is missing or holds anything else (e.g. our own record).
 const FOREIGN_GET: &str = r#"
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return false end
-return redis.call('GET', KEYS[1])
+local v = redis.pcall('GET', KEYS[1])
+if type(v) ~= 'string' or is_ours(v) then return false end
+return v
 "#;
 
-/// KEYS[1] a peer store's session key. Deletes it only if it holds a string,
-/// so a session hash under the same name is never touched. Returns 1 or 0.
+/// KEYS[1] a peer store's session key. Deletes it only if it holds a peer's
+/// string, so a session of ours under the same name is never touched.
+/// Returns 1 or 0.
 const FOREIGN_DELETE: &str = r#"
-if redis.call('TYPE', KEYS[1]).ok ~= 'string' then return 0 end
+local v = redis.pcall('GET', KEYS[1])
+if type(v) ~= 'string' or is_ours(v) then return 0 end
 return redis.call('DEL', KEYS[1])
 "#;
 
@@ -182,7 +243,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         insert: with_prelude(INSERT),
         touch: with_prelude(TOUCH),
         exists: with_prelude(EXISTS),
-        foreign_get: Script::new(FOREIGN_GET),
-        foreign_delete: Script::new(FOREIGN_DELETE),
+        foreign_get: with_prelude(FOREIGN_GET),
+        foreign_delete: with_prelude(FOREIGN_DELETE),
     }
 });
