@@ -5,6 +5,14 @@ module only decodes the bytes.
 
 Pickle is refused unless the user opted in: unpickling data from Redis runs
 code chosen by anyone who can write to that Redis.
+
+django-redis may compress values (its ``COMPRESSOR`` option): zlib, gzip,
+lzma (xz), lz4 (frame) or zstd, each only above a minimum length. They are
+told apart by their magic bytes, which no session value (a MessagePack map,
+a JSON object or a pickle) starts with. zlib, gzip and lzma come with
+Python; lz4 needs the ``lz4`` package and zstd ``pyzstd`` or ``zstandard``
+(the packages django-redis itself uses), otherwise such a value is logged and
+treated as no session.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import json
 import logging
 import pickle
 import typing as t
+import zlib
 
 from . import _errors
 from ._native import Baseline, decode_msgpack
@@ -24,9 +33,102 @@ class PeerValueError(ValueError):
     """A peer's session value that we cannot (or may not) decode."""
 
 
+#: Decompressed values larger than this are refused (a session is small; a
+#: tiny compressed value must not be able to fill the memory).
+MAX_DECOMPRESSED = 16 * 1024 * 1024
+
+
+def _too_large() -> PeerValueError:
+    return PeerValueError(f"the value decompresses to more than {MAX_DECOMPRESSED} bytes")
+
+
+def _inflate(raw: bytes, wbits: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(raw, MAX_DECOMPRESSED + 1)
+    if len(out) > MAX_DECOMPRESSED:
+        raise _too_large()
+    if not d.eof:
+        raise PeerValueError("truncated compressed value")
+    return out
+
+
+def _unxz(raw: bytes) -> bytes:
+    import lzma
+
+    d = lzma.LZMADecompressor()
+    out = d.decompress(raw, MAX_DECOMPRESSED + 1)
+    if len(out) > MAX_DECOMPRESSED:
+        raise _too_large()
+    if not d.eof:
+        raise PeerValueError("truncated compressed value")
+    return out
+
+
+def _unlz4(raw: bytes) -> bytes:
+    try:
+        import lz4.frame
+    except ImportError:
+        raise PeerValueError("the value is lz4-compressed; install the lz4 package to migrate it") from None
+    d = lz4.frame.LZ4FrameDecompressor()
+    out = d.decompress(raw, max_length=MAX_DECOMPRESSED + 1)
+    if len(out) > MAX_DECOMPRESSED:
+        raise _too_large()
+    if not d.eof:
+        raise PeerValueError("truncated compressed value")
+    return out
+
+
+def _unzstd(raw: bytes) -> bytes:
+    try:
+        import pyzstd
+
+        d = pyzstd.ZstdDecompressor()
+        out = d.decompress(raw, MAX_DECOMPRESSED + 1)
+        eof = d.eof
+    except ImportError:
+        try:
+            import zstandard
+        except ImportError:
+            raise PeerValueError(
+                "the value is zstd-compressed; install pyzstd or zstandard to migrate it"
+            ) from None
+        d = zstandard.ZstdDecompressor().decompressobj()
+        out = d.decompress(raw)  # sessions are small; the cap is checked below
+        eof = d.eof
+    if len(out) > MAX_DECOMPRESSED:
+        raise _too_large()
+    if not eof:
+        raise PeerValueError("truncated compressed value")
+    return out
+
+
+def decompress(raw: bytes) -> bytes:
+    """Undoes django-redis' compressors, found by their magic bytes; other
+    values (too short to have been compressed, or never compressed) are
+    returned as they are."""
+    try:
+        if raw[:2] == b"\x1f\x8b":  # gzip
+            return _inflate(raw, 16 + zlib.MAX_WBITS)
+        if raw[:6] == b"\xfd7zXZ\x00":  # xz, django-redis' lzma
+            return _unxz(raw)
+        if raw[:4] == b"\x04\x22\x4d\x18":  # lz4 frame
+            return _unlz4(raw)
+        if raw[:4] == b"\x28\xb5\x2f\xfd":  # zstd frame
+            return _unzstd(raw)
+        if len(raw) >= 2 and raw[0] & 0x0F == 8 and raw[0] >> 4 <= 7 and (raw[0] << 8 | raw[1]) % 31 == 0:
+            return _inflate(raw, zlib.MAX_WBITS)  # zlib (RFC 1950 header)
+    except PeerValueError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any decompressor's error
+        raise PeerValueError(f"cannot decompress the value: {e}") from None
+    return raw
+
+
 def decode_peer(raw: bytes, allow_pickle: bool) -> dict[str, t.Any]:
     """MessagePack (Flask-Session >= 0.6, django-redis' msgpack serializer),
-    JSON, or with ``allow_pickle`` pickle (protocol 2 and later)."""
+    JSON, or with ``allow_pickle`` pickle (protocol 2 and later), each
+    possibly compressed by django-redis (see :func:`decompress`)."""
+    raw = decompress(raw)
     if raw[:1] == b"\x80" and len(raw) > 1:  # b"\x80" alone is an empty msgpack map
         if not allow_pickle:
             raise PeerValueError("the value is pickled; pickle is only read when allow_pickle is set")

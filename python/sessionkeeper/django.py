@@ -46,8 +46,9 @@ When a session key is not found in our store, the cache backend's key
 (``<KEY_PREFIX>:<VERSION>:django.contrib.sessions.cache<key>``, with
 ``KEY_PREFIX`` and ``VERSION`` taken from ``CACHES[SESSION_CACHE_ALIAS]``
 unless given) is read; a MessagePack or JSON value (django-redis'
-serializers) is rewritten in our format under the same key and the old key
-is deleted, so the user stays logged in. Django's ``RedisCache`` and
+serializers, also compressed by any of django-redis' compressors) is
+rewritten in our format under the same key and the old key is deleted, so
+the user stays logged in. Django's ``RedisCache`` and
 django-redis' default serializer **pickle** the session: those values are
 only read with ``"allow_pickle": True``, which lets anyone who can write to
 that Redis run code in your web processes. Turn it on only for the migration

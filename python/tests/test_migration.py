@@ -225,6 +225,117 @@ def test_django_undecodable_peer_value_is_no_session(url, raw, caplog):
         assert "could not be migrated" in caplog.text
 
 
+# django-redis' COMPRESSOR options: (module.Class, magic bytes of what it writes).
+COMPRESSORS = {
+    "zlib": ("zlib.ZlibCompressor", b"\x78"),
+    "gzip": ("gzip.GzipCompressor", b"\x1f\x8b"),
+    "lzma": ("lzma.LzmaCompressor", b"\xfd7zXZ\x00"),
+    "lz4": ("lz4.Lz4Compressor", b"\x04\x22\x4d\x18"),
+    "zstd": ("zstd.ZStdCompressor", b"\x28\xb5\x2f\xfd"),
+}
+SERIALIZERS = {
+    "json": "django_redis.serializers.json.JSONSerializer",
+    "msgpack": "django_redis.serializers.msgpack.MSGPackSerializer",
+    "pickle": "django_redis.serializers.pickle.PickleSerializer",
+}
+# Long enough for every compressor to compress it (lzma only above 100 bytes).
+BIG_SESSION = {"_auth_user_id": "7", "counter": 2, "note": "compressible " * 12}
+
+
+def django_redis_caches(url: str, compressor: str, serializer: str) -> dict:
+    return {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "peer": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": url,
+            "OPTIONS": {
+                "COMPRESSOR": "django_redis.compressors." + COMPRESSORS[compressor][0],
+                "SERIALIZER": SERIALIZERS[serializer],
+            },
+        },
+    }
+
+
+def written_by_django_redis(url: str, compressor: str, serializer: str, data: dict) -> str:
+    """A session saved by Django's cache backend on django-redis with the
+    given COMPRESSOR and SERIALIZER: the key of the new session."""
+    from django.contrib.sessions.backends.cache import SessionStore as CacheSessionStore
+
+    with override_settings(CACHES=django_redis_caches(url, compressor, serializer), SESSION_CACHE_ALIAS="peer"):
+        peer = CacheSessionStore()
+        peer.update(data)
+        peer.save()
+        return peer.session_key
+
+
+# django-redis has no Cluster support: its values are written on standalone.
+@pytest.mark.parametrize("serializer", ["json", "msgpack"])
+@pytest.mark.parametrize("compressor", sorted(COMPRESSORS))
+def test_django_migrates_compressed_django_redis_sessions(standalone_url, raw_standalone, compressor, serializer):
+    key = written_by_django_redis(standalone_url, compressor, serializer, BIG_SESSION)
+    stored = raw_standalone.get(DJANGO_PREFIX + key)
+    assert stored.startswith(COMPRESSORS[compressor][1]), "django-redis compressed it"
+    caches = django_redis_caches(standalone_url, compressor, serializer)
+    with override_settings(SESSIONKEEPER_URL=standalone_url, SESSIONKEEPER_MIGRATION=True, CACHES=caches, SESSION_CACHE_ALIAS="peer"):
+        client = Client()
+        client.cookies[settings.SESSION_COOKIE_NAME] = key
+        assert client.get("/all").json() == BIG_SESSION
+        assert client.get("/set/more/1").status_code == 200
+        assert client.cookies[settings.SESSION_COOKIE_NAME].value == key, "the same session"
+    assert raw_standalone.exists(DJANGO_PREFIX + key) == 0
+    assert sk.Store(standalone_url).load(key).data == {**BIG_SESSION, "more": "1"}
+
+
+def test_django_small_values_are_not_compressed_and_still_read(standalone_url, raw_standalone):
+    key = written_by_django_redis(standalone_url, "zlib", "json", {"a": 1})
+    assert raw_standalone.get(DJANGO_PREFIX + key) == b'{"a": 1}', "below django-redis' min_length"
+    with override_settings(SESSIONKEEPER_URL=standalone_url, SESSIONKEEPER_MIGRATION=True):
+        assert SessionStore(key).load() == {"a": 1}
+
+
+def test_django_compressed_pickle_still_needs_the_opt_in(standalone_url, raw_standalone, caplog):
+    key = written_by_django_redis(standalone_url, "zlib", "pickle", BIG_SESSION)
+    with override_settings(SESSIONKEEPER_URL=standalone_url, SESSIONKEEPER_MIGRATION=True):
+        with caplog.at_level(logging.WARNING, logger="sessionkeeper.django"):
+            assert SessionStore(key).load() == {}
+        assert "pickle" in caplog.text
+        assert raw_standalone.exists(DJANGO_PREFIX + key) == 1, "left alone"
+    with override_settings(SESSIONKEEPER_URL=standalone_url, SESSIONKEEPER_MIGRATION={"allow_pickle": True}):
+        assert SessionStore(key).load() == BIG_SESSION
+
+
+def test_django_broken_compressed_values_are_no_session(url, raw, caplog):
+    import zlib
+
+    from sessionkeeper import _migrate
+
+    truncated = zlib.compress(json.dumps(BIG_SESSION).encode())[:-5]
+    bomb = zlib.compress(b"[" * (_migrate.MAX_DECOMPRESSED + 1))
+    for value, why in [
+        (truncated, "truncated"),
+        (b"\x78\x9c" + b"\xff" * 20, "cannot decompress"),
+        (b"\x1f\x8b" + b"\x00" * 20, "cannot decompress"),
+        (bomb, "more than"),
+    ]:
+        key = django_key()
+        raw.set(DJANGO_PREFIX + key, value)
+        caplog.clear()
+        with override_settings(SESSIONKEEPER_URL=url, SESSIONKEEPER_MIGRATION=True):
+            with caplog.at_level(logging.WARNING, logger="sessionkeeper.django"):
+                s = SessionStore(key)
+                assert s.load() == {} and s.session_key is None
+        assert why in caplog.text, caplog.text
+        assert raw.exists(DJANGO_PREFIX + key) == 1, "left alone"
+        raw.delete(DJANGO_PREFIX + key)
+
+
+def test_decompress_leaves_uncompressed_values_alone():
+    from sessionkeeper._migrate import decompress
+
+    for value in [FLASK_SESSION_MSGPACK, FLASK_SESSION_JSON, DJANGO_PICKLE, b"\x80", b"", b"{}", b"\x88\x01"]:
+        assert decompress(value) == value
+
+
 # -- Flask ----------------------------------------------------------------------
 
 from test_flask import make_app  # noqa: E402
