@@ -1,0 +1,220 @@
+"""The shared login over plain HTTP: a cookie jar (urllib + http.cookiejar)
+talks to the Rails, Flask and Express apps that tests/e2e/apps.sh started on
+three ports of 127.0.0.1 (cookies are per host, not per port, so one jar
+holds the one shared cookie for all three).
+
+For every order of the three apps (6 rotations; the first is the issue's:
+log in on Rails, change a key on Flask, log out on Express) it checks that a
+login on one app is seen by the other two with the same integer type, that a
+key changed on one is read by the others, that a logout on the third ends the
+session everywhere (and in Redis, read through the store API), and that the
+old cookie replayed, a cookie signed with another secret and a bare id are
+refused by every app. The cookie's format is checked independently of the
+engine: express-session's ``s:<id>.<base64 HMAC-SHA256>``.
+
+Run with the environment of apps.sh's env.sh (``SK_REDIS_URL``, ``E2E_*``) by
+the venv's Python (it imports ``sessionkeeper`` to look at Redis). With
+``--demo``, runs only the first rotation and narrates it.
+Prints ``e2e http: N passed, M failed``; exits 1 when anything failed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.cookiejar
+import itertools
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import sessionkeeper
+
+COOKIE = os.environ["E2E_COOKIE"]
+SECRET = os.environ["E2E_SECRET"].encode()
+PORTS = {
+    "Rails": int(os.environ["E2E_RAILS_PORT"]),
+    "Flask": int(os.environ["E2E_FLASK_PORT"]),
+    "Express": int(os.environ["E2E_EXPRESS_PORT"]),
+}
+# How each language reports the integer user_id (the apps' /state).
+INT_TYPE = {"Rails": "Integer", "Flask": "int", "Express": "number (integer)"}
+STORE = sessionkeeper.Store(os.environ["SK_REDIS_URL"], key_prefix=os.environ["E2E_KEY_PREFIX"])
+
+DEMO = "--demo" in sys.argv
+passed = 0
+failed = 0
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def check(cond: bool, what: str, detail: object = "") -> bool:
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        say(f"FAIL {what}" + (f": {detail}" if detail != "" else ""))
+    return cond
+
+
+class Browser:
+    """One user agent: a cookie jar shared by the three apps' ports."""
+
+    def __init__(self) -> None:
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def url(self, app: str, path: str) -> str:
+        return f"http://127.0.0.1:{PORTS[app]}{path}"
+
+    def get(self, app: str, path: str = "/") -> str:
+        with self.opener.open(self.url(app, path), timeout=20) as res:
+            return res.read().decode()
+
+    def state(self, app: str) -> dict:
+        return json.loads(self.get(app, "/state"))
+
+    def post(self, app: str, path: str, fields: dict) -> str:
+        """Submits a form the way a browser does: Rails forms carry the CSRF
+        token of the page they came from. Redirects are followed."""
+        fields = dict(fields)
+        if app == "Rails":
+            page = self.get(app, "/")
+            token = re.search(r'name="authenticity_token" value="([^"]+)"', page)
+            if not check(token is not None, "Rails page carries a CSRF token", page[:300]):
+                return ""
+            fields["authenticity_token"] = token.group(1).replace("&#43;", "+").replace("&amp;", "&")
+        data = urllib.parse.urlencode(fields).encode()
+        with self.opener.open(self.url(app, path), data=data, timeout=20) as res:
+            return res.read().decode()
+
+    def cookie(self) -> str | None:
+        values = [c.value for c in self.jar if c.name == COOKIE]
+        check(len(values) <= 1, "one shared cookie in the jar", values)
+        return values[0] if values else None
+
+
+def state_with_cookie(app: str, cookie_value: str) -> dict:
+    """GET /state with exactly this cookie (a replay), no jar."""
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{PORTS[app]}/state", headers={"Cookie": f"{COOKIE}={cookie_value}"}
+    )
+    with urllib.request.urlopen(req, timeout=20) as res:
+        return json.loads(res.read().decode())
+
+
+def session_id(cookie_value: str | None) -> str | None:
+    """The id in a shared cookie, after checking its signature here, outside
+    the engine: express-session's cookie-signature format."""
+    if cookie_value is None:
+        return None
+    raw = urllib.parse.unquote(cookie_value.strip('"'))
+    m = re.fullmatch(r"s:([A-Za-z0-9_-]{32,128})\.([A-Za-z0-9+/]{43})", raw)
+    if not check(m is not None, "cookie is s:<id>.<43 base64 characters>", raw):
+        return None
+    sid, signature = m.groups()
+    want = base64.b64encode(hmac.new(SECRET, sid.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    check(hmac.compare_digest(signature, want), "cookie signature is HMAC-SHA256(secret, id) (cookie-signature)")
+    return sid
+
+
+def forge(sid: str, secret: bytes) -> str:
+    sig = base64.b64encode(hmac.new(secret, sid.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    return urllib.parse.quote(f"s:{sid}.{sig}", safe="")
+
+
+def rotation(login: str, change: str, logout: str, n: int) -> None:
+    apps = list(PORTS)
+    b = Browser()
+    name, uid, color = f"User{n}", 4200 + n, f"color{n}"
+    for app in apps:
+        s = b.state(app)
+        check(not s["logged_in"], f"{app}: nobody logged in before the login", s)
+
+    # 1. Log in on one app.
+    page = b.post(login, "/login", {"name": name, "user_id": str(uid)})
+    check(f"Logged in as {name}, user_id {uid}" in page, f"{login}: the page after login shows the user", page[:400])
+    cookie = b.cookie()
+    sid = session_id(cookie)
+    check(sid is not None and STORE.exists(sid), f"{login}: the session is in Redis after login")
+    loaded = STORE.load(sid) if sid else None
+    stored = loaded.data if loaded else {}
+    check(stored.get("user_id") == uid and type(stored.get("user_id")) is int,
+          f"{login}: user_id is stored as an integer", stored)
+    if DEMO:
+        say(f"  1. logged in on {login} as {name} (user_id {uid}); shared cookie {COOKIE}={cookie[:24]}...")
+
+    # 2. Every app sees the user, with the integer type of its language.
+    for app in apps:
+        s = b.state(app)
+        ok = check(s["logged_in"] and s["name"] == name and s["user_id"] == uid,
+                   f"{app}: sees the user logged in on {login}", s)
+        check(s["user_id_type"] == INT_TYPE[app], f"{app}: user_id is a {INT_TYPE[app]}", s)
+        if DEMO and ok and app != login:
+            say(f"  2. {app} sees {s['name']}, user_id {s['user_id']} as a {s['user_id_type']}")
+
+    # 3. Change a key on the second app; the others read it.
+    page = b.post(change, "/color", {"color": color})
+    check(f"color: {color}" in page, f"{change}: the page shows the new color", page[:400])
+    for app in apps:
+        s = b.state(app)
+        check(s["color"] == color and s["user_id"] == uid, f"{app}: reads the color set on {change}", s)
+    if DEMO:
+        say(f"  3. color set to {color!r} on {change}; " + ", ".join(f"{a} reads {b.state(a)['color']!r}" for a in apps if a != change))
+    check(session_id(b.cookie()) == sid, "the session id did not change after login")
+
+    # 4. Log out on the third app: gone everywhere, and in Redis.
+    replay = b.cookie()
+    page = b.post(logout, "/logout", {})
+    check("Not logged in" in page, f"{logout}: the page after logout shows nobody", page[:400])
+    check(sid is not None and not STORE.exists(sid), f"{logout}: the session is gone from Redis after logout")
+    for app in apps:
+        s = b.state(app)
+        check(not s["logged_in"] and s["color"] is None, f"{app}: nobody logged in after logout on {logout}", s)
+        check("Not logged in" in b.get(app, "/"), f"{app}: the page shows nobody after logout on {logout}")
+    if DEMO:
+        say(f"  4. logged out on {logout}; " + ", ".join(f"{a}: {'logged in' if b.state(a)['logged_in'] else 'not logged in'}" for a in apps))
+
+    # 5. The old cookie replayed, a forged one and a bare id are refused everywhere.
+    other = b"another secret, also 32 bytes long or more!"
+    for app in apps:
+        if sid is None or replay is None:
+            check(False, "a shared cookie to replay")
+            break
+        for label, value in (("the old cookie", replay), ("a cookie signed with another secret", forge(sid, other)),
+                             ("a bare session id", sid)):
+            s = state_with_cookie(app, value)
+            check(not s["logged_in"], f"{app}: refuses {label}", s)
+    check(sid is not None and not STORE.exists(sid), "replaying the old cookie did not bring the session back")
+    if DEMO:
+        say("  5. the old cookie replayed (and a forged one) is refused by Rails, Flask and Express")
+
+
+def main() -> int:
+    orders = [("Rails", "Flask", "Express")]
+    if not DEMO:
+        orders += [p for p in itertools.permutations(PORTS) if p != orders[0]]
+    for n, (login, change, logout) in enumerate(orders, 1):
+        before = failed
+        if DEMO:
+            say(f"Shared login: log in on {login}, change a key on {change}, log out on {logout}")
+        try:
+            rotation(login, change, logout, n)
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
+            check(False, f"rotation {login} -> {change} -> {logout} raised", repr(e))
+        if not DEMO:
+            say(f"{'ok  ' if failed == before else 'FAIL'} http: login on {login}, change on {change}, logout on {logout}")
+    say(f"e2e http: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
