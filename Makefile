@@ -6,18 +6,23 @@ WITH_REDIS := scripts/with-redis.sh
 
 PREFIX ?= /usr/local
 
-.PHONY: install-c help setup demo test test-core test-ruby test-python test-node test-c test-interop bench redis-start redis-stop
+.PHONY: install-c help setup demo demo-core test test-core test-ruby test-python test-node test-c test-interop test-e2e bench bench-ruby bench-python bench-node redis-start redis-stop
 
 help:
 	@echo "make demo    start a private Redis and show sessions stored, read, merged and expired"
 	@echo "make test    run every test suite against real Redis topologies"
-	@echo "make test-core | test-ruby | test-python | test-node | test-c | test-interop | bench"
+	@echo "make test-core | test-ruby | test-python | test-node | test-c | test-interop | test-e2e"
+	@echo "make bench | bench-ruby | bench-python | bench-node   benchmarks against the peers (not tests)"
 	@echo "make install-c PREFIX=/usr/local   the C library, header and pkg-config file"
 
 setup:
 	@scripts/setup.sh
 
 demo: setup
+	@if [ -x scripts/demo.sh ]; then scripts/demo.sh; else $(MAKE) --no-print-directory demo-core; fi
+
+# The engine alone: a session stored, read, merged from two writers, expired.
+demo-core: setup
 	cargo build -q -p sessionkeeper-core --example demo
 	$(WITH_REDIS) standalone -- cargo run -q -p sessionkeeper-core --example demo
 
@@ -28,11 +33,14 @@ test-core:
 	$(WITH_REDIS) all -- scripts/test-core.sh
 
 # Each part's script builds what it needs once and starts its own Redis.
-test-ruby test-python test-node test-c test-interop:
+test-ruby test-python test-node test-c test-interop test-e2e:
 	scripts/$@.sh
 
 bench: setup
 	$(WITH_REDIS) standalone -- scripts/bench-core.sh
+
+bench-ruby bench-python bench-node: setup
+	scripts/$@.sh
 
 # The C library, header and pkg-config file (release build) under $(PREFIX).
 install-c:

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-parts=(core ruby python node c interop)
+parts=(core ruby python node c interop e2e)
 declare -A result
 failed=0
 for part in "${parts[@]}"; do
