@@ -79,17 +79,16 @@ pub unsafe extern "C" fn sessionkeeper_cookie_sign(
 /// \param secrets An array of `secret_count` NUL-terminated secrets, each at
 ///        least 32 bytes, borrowed for the call; the value is accepted when
 ///        any of them verifies it (rotation: list the new secret first, the
-///        old ones after it, and sign with the first). May be NULL when
-///        `secret_count` is 0 (then nothing verifies).
-/// \param secret_count The number of secrets.
+///        old ones after it, and sign with the first).
+/// \param secret_count The number of secrets, at least 1.
 /// \param[out] id_out Receives the session id, NUL-terminated and owned by the
 ///        caller (free it with `sessionkeeper_string_free()`), or NULL when
 ///        the value does not verify. Set to NULL on failure.
 /// \param[out] err NULL, or receives an error on failure.
 /// \return `SESSIONKEEPER_OK` (verified or not: look at `*id_out`);
-///         `SESSIONKEEPER_CONFIG` when a secret is shorter than 32 bytes;
-///         `SESSIONKEEPER_NULL_ARGUMENT` for a NULL `cookie`, `secrets` (with
-///         a non-zero count), secret or `id_out`.
+///         `SESSIONKEEPER_CONFIG` when a secret is shorter than 32 bytes or
+///         `secret_count` is 0; `SESSIONKEEPER_NULL_ARGUMENT` for a NULL
+///         `cookie`, `secrets`, secret or `id_out`.
 ///
 /// Thread safety: any thread. No I/O.
 #[no_mangle]
@@ -106,16 +105,18 @@ pub unsafe extern "C" fn sessionkeeper_cookie_unsign(
         if cookie.is_null() {
             return Err(Failure::null("cookie"));
         }
+        if secrets.is_null() {
+            return Err(Failure::null("secrets"));
+        }
+        if secret_count == 0 {
+            // Nothing could ever verify: a configuration mistake, not "no session".
+            return Err(Failure::new(sessionkeeper_code::SESSIONKEEPER_CONFIG, "no secret given (secret_count is 0)"));
+        }
         let mut keys = Vec::with_capacity(secret_count.min(16));
-        if secret_count > 0 {
-            if secrets.is_null() {
-                return Err(Failure::null("secrets"));
-            }
-            for i in 0..secret_count {
-                // SAFETY: `secrets` holds `secret_count` pointers (documented
-                // contract), each NULL or a NUL-terminated string.
-                keys.push(unsafe { secret_arg(*secrets.add(i), &format!("secrets[{i}]")) }?);
-            }
+        for i in 0..secret_count {
+            // SAFETY: `secrets` holds `secret_count` pointers (documented
+            // contract), each NULL or a NUL-terminated string.
+            keys.push(unsafe { secret_arg(*secrets.add(i), &format!("secrets[{i}]")) }?);
         }
         // SAFETY: checked non-NULL; a NUL-terminated string (documented contract).
         let Ok(value) = unsafe { CStr::from_ptr(cookie) }.to_str() else {
