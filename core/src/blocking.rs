@@ -27,7 +27,7 @@ impl BlockingStore {
     }
 
     pub fn load(&self, id: &str) -> Result<Option<Loaded>> {
-        block_on(self.store.load(id))
+        self.store.load_blocking(id)
     }
 
     pub fn save(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {

@@ -172,6 +172,10 @@ impl Store {
     async fn round_trip<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let out = fut.await;
+        self.timed(started, out)
+    }
+
+    fn timed<T>(&self, started: Instant, out: Result<T>) -> Result<T> {
         self.inner.metrics.round_trip(started.elapsed());
         if let Err(e) = &out {
             self.inner.metrics.error(e.kind());
@@ -191,12 +195,41 @@ impl Store {
     /// A session whose data cannot be decoded is deleted and reported as a
     /// `Codec` error, so the adapter can log it and start a fresh one.
     pub async fn load(&self, id: &str) -> Result<Option<Loaded>> {
-        let m = &self.inner.metrics;
-        Metrics::add(&m.loads, 1);
         let loaded = match self.key(id) {
             Some(key) => self.load_key(&key, Some(self.expiry())).await,
             None => Ok(None),
         };
+        self.count_load(loaded)
+    }
+
+    /// `load` for a caller that blocks its thread anyway (`BlockingStore`:
+    /// Ruby, Python, C): on standalone Redis without TLS the `GETEX` goes
+    /// out on a socket this thread reads itself, saving the two thread
+    /// hand-offs of a call through the runtime. Same semantics as `load`.
+    pub fn load_blocking(&self, id: &str) -> Result<Option<Loaded>> {
+        let loaded = match self.key(id) {
+            Some(key) => self.load_key_blocking(&key),
+            None => Ok(None),
+        };
+        self.count_load(loaded)
+    }
+
+    fn load_key_blocking(&self, key: &str) -> Result<Option<Loaded>> {
+        let backend = self.backend()?;
+        let started = Instant::now();
+        let Some(fetched) = backend.load_on_this_thread(key, self.expiry()) else {
+            return crate::runtime::block_on(self.load_key(key, Some(self.expiry())));
+        };
+        let fetched = self.timed(started, fetched);
+        match self.decode_fetched(fetched) {
+            Err(e) if e.kind() == ErrorKind::Codec => crate::runtime::block_on(self.drop_undecodable(&backend, key, e)),
+            other => other,
+        }
+    }
+
+    fn count_load(&self, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
+        let m = &self.inner.metrics;
+        Metrics::add(&m.loads, 1);
         Metrics::add(if matches!(loaded, Ok(Some(_))) { &m.hits } else { &m.misses }, 1);
         loaded
     }
@@ -205,17 +238,19 @@ impl Store {
     /// record that cannot be decoded is deleted and reported.
     async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
         let backend = self.backend()?;
-        let record = match self.round_trip(backend.load(key, slide)).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return Ok(None),
-            Err(e) if e.kind() == ErrorKind::Codec => return self.drop_undecodable(&backend, key, e).await,
-            Err(e) => return Err(e),
-        };
-        Metrics::add(&self.inner.metrics.bytes_read, fields_size(&record.fields));
-        match decode_record(record) {
-            Ok(loaded) => Ok(Some(loaded)),
-            Err(e) => self.drop_undecodable(&backend, key, e).await,
+        let fetched = self.round_trip(backend.load(key, slide)).await;
+        match self.decode_fetched(fetched) {
+            Err(e) if e.kind() == ErrorKind::Codec => self.drop_undecodable(&backend, key, e).await,
+            other => other,
         }
+    }
+
+    /// A `Codec` error out of here always means the stored record is
+    /// undecodable (the backend's or `decode_record`'s verdict).
+    fn decode_fetched(&self, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
+        let Some(record) = fetched? else { return Ok(None) };
+        Metrics::add(&self.inner.metrics.bytes_read, fields_size(&record.fields));
+        decode_record(record).map(Some)
     }
 
     /// Keeping an undecodable session would fail every request that carries

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{data, redis_conn, returns_within, Target};
 use sessionkeeper_core::runtime::block_on;
-use sessionkeeper_core::{ErrorKind, Value};
+use sessionkeeper_core::{BlockingStore, ErrorKind, Value};
 
 #[test]
 fn a_paused_redis_is_a_timeout_and_the_store_recovers() {
@@ -55,4 +55,58 @@ fn unix_socket_urls_work() {
     let (id, _) = block_on(store.create(&data(&[("over", "unix".into())]))).unwrap();
     assert_eq!(block_on(store.load(&id)).unwrap().unwrap().data.get("over"), Some(&Value::Str("unix".into())));
     assert!(block_on(store.destroy(&id)).unwrap());
+}
+
+/// The same disruptions for blocking callers, whose loads read their own
+/// sockets (Ruby, Python, C).
+#[test]
+fn blocking_loads_time_out_on_a_paused_redis_and_recover() {
+    let Some((url, _)) = Target::Standalone.url() else { return };
+    let store = Target::Standalone.store(&[("command_timeout", "200ms")]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
+    blocking.load(&id).unwrap().unwrap();
+    let mut admin = redis_conn(&url);
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(1200).arg("ALL").query(&mut admin).unwrap();
+    let b2 = blocking.clone();
+    let id2 = id.clone();
+    let err = returns_within(Duration::from_secs(30), move || b2.load(&id2).unwrap_err());
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.is_temporary());
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
+}
+
+#[test]
+fn blocking_loads_replace_a_socket_the_server_dropped() {
+    let Some((url, _)) = Target::Standalone.url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
+    blocking.load(&id).unwrap().unwrap();
+    let mut admin = redis_conn(&url);
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").arg("SKIPME").arg("yes").query(&mut admin).unwrap();
+    assert!(killed >= 2, "expected the runtime's connection and the pooled socket");
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
+    assert!(store.stats().errors.iter().all(|(_, n)| *n == 0), "{:?}", store.stats().errors);
+    // A server that is gone: a connection error, quickly.
+    let gone = BlockingStore::new(sessionkeeper_core::Store::from_url_and_options("redis://127.0.0.1:1", [("key_prefix", "x:")]).unwrap());
+    let err = gone.load(&id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Connection, "{err}");
+    assert!(err.is_temporary());
+}
+
+#[test]
+fn blocking_loads_over_a_unix_socket() {
+    let Some(url) = std::env::var("SK_UNIX_URL").ok() else {
+        assert_ne!(std::env::var("SK_REQUIRE_REDIS").as_deref(), Ok("1"), "SK_UNIX_URL is not set");
+        return;
+    };
+    let store = sessionkeeper_core::Store::from_url_and_options(&format!("{url}?db=1"), [("key_prefix", "sktest:unix:")]).unwrap();
+    let (id, _) = block_on(store.create(&data(&[("over", "unix".into())]))).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("over"), Some(&Value::Str("unix".into())));
+    // Another database of the same server holds nothing under that key.
+    let db0 = BlockingStore::new(sessionkeeper_core::Store::from_url_and_options(&url, [("key_prefix", "sktest:unix:")]).unwrap());
+    assert_eq!(db0.load(&id).unwrap(), None);
 }

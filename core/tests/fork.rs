@@ -101,3 +101,30 @@ fn cluster() {
 fn sentinel() {
     child_works_after_the_parent_used_the_store(Target::Sentinel)
 }
+
+/// Blocking callers' loads read pooled sockets of their own: a child must
+/// never read or write the parent's. Parent and child load different
+/// sessions at the same time; a shared socket would cross their replies.
+#[test]
+fn standalone_blocking_loads_never_share_a_socket_with_the_parent() {
+    use sessionkeeper_core::BlockingStore;
+    let Some(store) = Target::Standalone.store(&[]) else { return };
+    let blocking = BlockingStore::new(store.clone());
+    let (parent_id, _) = block_on(store.create(&data(&[("who", "parent".into())]))).unwrap();
+    let (child_id, _) = block_on(store.create(&data(&[("who", "child".into())]))).unwrap();
+    assert!(blocking.load(&parent_id).unwrap().is_some()); // a pooled socket now exists
+
+    let in_child_store = blocking.clone();
+    let child = std::thread::spawn(move || {
+        in_child(Duration::from_secs(30), move || {
+            (0..300).all(|_| {
+                matches!(in_child_store.load(&child_id), Ok(Some(l)) if l.data.get("who") == Some(&Value::Str("child".into())))
+            })
+        })
+    });
+    for _ in 0..300 {
+        let l = blocking.load(&parent_id).unwrap().unwrap();
+        assert_eq!(l.data.get("who"), Some(&Value::Str("parent".into())));
+    }
+    assert_eq!(child.join().unwrap(), Ok(0), "the child's loads failed or read the parent's replies");
+}

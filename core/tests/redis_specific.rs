@@ -468,3 +468,77 @@ fn a_plain_load_leaves_the_ttl_where_the_rules_put_it() {
     let ttl = pttl(&mut conn, &store, &id);
     assert!(ttl > 3_590_000, "{ttl}");
 }
+
+#[test]
+fn blocking_loads_use_their_own_socket_with_the_same_rules() {
+    use sessionkeeper_core::BlockingStore;
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[("idle_ttl", "1h")]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("user_id", 42.into())]))).unwrap();
+    let (b, a) = (blocking.load(&id).unwrap().unwrap(), block_on(store.load(&id)).unwrap().unwrap());
+    assert_eq!((&b.data, &b.baseline, b.meta.created_at_ms, b.meta.deadline_ms), (&a.data, &a.baseline, a.meta.created_at_ms, a.meta.deadline_ms));
+    assert!((b.meta.expires_at_ms.unwrap() - a.meta.expires_at_ms.unwrap()).abs() < 5_000);
+    assert_eq!(blocking.load(&sessionkeeper_core::generate_id().unwrap()).unwrap(), None);
+    assert_eq!(blocking.load("not a valid id").unwrap(), None);
+
+    // One GETEX, on a socket other than the runtime's connection.
+    block_on(store.touch(&id)).unwrap(); // the script's first use loads it
+    let monitor = Monitor::start(&url);
+    blocking.load(&id).unwrap().unwrap();
+    block_on(store.touch(&id)).unwrap();
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    let sent = client_commands(&lines, &key);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(sent[0].contains("\"GETEX\""), "{sent:#?}");
+    let client = |line: &str| line.split(['[', ']']).nth(1).unwrap_or_default().to_string();
+    assert_ne!(client(sent[0]), client(sent[1]), "the blocking load went through the runtime's connection");
+
+    // The deadline and a session's own window are applied as by `load`.
+    let mut conn = redis_conn(&url);
+    let capped = BlockingStore::new(Target::Standalone.store(&[("idle_ttl", "1h"), ("absolute_ttl", "20s")]).unwrap());
+    let (cid, _) = block_on(capped.store().create(&data(&[]))).unwrap();
+    capped.load(&cid).unwrap().unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(storage_key(&capped.store().config().key_prefix, &cid).unwrap()).query(&mut conn).unwrap();
+    assert!(ttl > 0 && ttl <= 20_000, "{ttl}");
+    let (own, _) = block_on(store.with_idle_ttl(Some(Duration::from_secs(30))).create(&data(&[]))).unwrap();
+    blocking.load(&own).unwrap().unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg(storage_key(&store.config().key_prefix, &own).unwrap()).query(&mut conn).unwrap();
+    assert!(ttl > 0 && ttl <= 30_000, "{ttl}");
+
+    // A corrupt record: reported and removed.
+    let record = write_record(&[("m:codec", b"msgpack"), ("a:broken", &[0xc1])]);
+    let _: () = redis::cmd("SET").arg(&key).arg(&record).query(&mut conn).unwrap();
+    let err = blocking.load(&id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Codec);
+    let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+    assert_eq!(exists, 0);
+    // A peer's value under our key: no session, left alone.
+    let _: () = redis::cmd("SET").arg(&key).arg("\x04\x08{\x00").query(&mut conn).unwrap();
+    assert_eq!(blocking.load(&id).unwrap(), None);
+    let _: () = redis::cmd("DEL").arg(&key).query(&mut conn).unwrap();
+    let _: () = redis::cmd("HSET").arg(&key).arg("f").arg("v").query(&mut conn).unwrap();
+    assert_eq!(blocking.load(&id).unwrap(), None, "a hash under our key is no session");
+}
+
+#[test]
+fn blocking_loads_authenticate_and_select_the_database() {
+    use sessionkeeper_core::BlockingStore;
+    let Some(url) = standalone_url() else { return };
+    let mut admin = redis_conn(&url);
+    let user = format!("sk_{}", &sessionkeeper_core::generate_id().unwrap()[..8]);
+    let _: () = redis::cmd("ACL").arg("SETUSER").arg(&user).arg("on").arg(">pw-direct").arg("~*").arg("+@all").query(&mut admin).unwrap();
+    let hp = host_port(&url);
+    let store = Store::from_url_and_options(&format!("redis://{user}:pw-direct@{hp}/3"), [("key_prefix", "sktest:direct:")]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("db", 3.into())]))).unwrap();
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("db"), Some(&Value::Int(3)));
+    let wrong = BlockingStore::new(Store::from_url_and_options(&format!("redis://{user}:nope@{hp}/3"), [("key_prefix", "sktest:direct:")]).unwrap());
+    let err = wrong.load(&id).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Auth, "{err}");
+    assert!(!err.to_string().contains("nope"));
+    let _: () = redis::cmd("ACL").arg("DELUSER").arg(&user).query(&mut admin).unwrap();
+}

@@ -3,6 +3,7 @@
 //! twin in `memory.rs`); the shared contract suite in `core/tests` runs
 //! against each of them.
 
+mod direct;
 pub(crate) mod layout;
 mod memory;
 mod redis;
@@ -57,6 +58,51 @@ pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
+/// What a plain load's `GETEX` found, and what is left to do: the rules a
+/// load script would apply in the same step, applied from the record read.
+pub(crate) enum Sliding {
+    Missing,
+    /// Past its absolute deadline: delete it, report no session.
+    PastDeadline,
+    /// `correction`: the expiry the `GETEX` set is not the one the rules give
+    /// (the session has its own window, or its deadline falls inside the
+    /// window): set it to this (`None`: persist).
+    Found { record: Record, correction: Option<Option<i64>> },
+}
+
+impl Sliding {
+    pub fn after_get(reply: Option<Vec<u8>>, idle_ms: u64) -> Result<Sliding> {
+        let Some(bytes) = reply else { return Ok(Sliding::Missing) };
+        let fields = match layout::decode_record(&bytes) {
+            layout::Stored::Record(fields) => fields,
+            // A peer store's value under our key name (a migration reads it).
+            layout::Stored::Foreign => return Ok(Sliding::Missing),
+            layout::Stored::Corrupt(why) => {
+                return Err(crate::error::Error::codec(format!("the stored session is corrupt ({why})")))
+            }
+        };
+        let now_ms = wall_clock_ms();
+        let deadline = field_ms(&fields, layout::DEADLINE);
+        if deadline.is_some_and(|d| now_ms >= d) {
+            return Ok(Sliding::PastDeadline);
+        }
+        let own_window = field_ms(&fields, layout::IDLE).map(|ms| ms.max(0) as u64);
+        let expires_at_ms = expiry_at(now_ms, own_window.unwrap_or(idle_ms), deadline);
+        let slid_to = (idle_ms > 0).then(|| now_ms + idle_ms as i64);
+        let needs_correction = if idle_ms > 0 { expires_at_ms != slid_to } else { own_window.is_some_and(|w| w > 0) };
+        Ok(Sliding::Found {
+            record: Record { fields, now_ms, expires_at_ms },
+            correction: needs_correction.then_some(expires_at_ms),
+        })
+    }
+}
+
+/// A metadata field holding milliseconds.
+fn field_ms(fields: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
+    let (_, value) = fields.iter().find(|(f, _)| f == name)?;
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 pub(crate) enum Backend {
     Memory(Arc<memory::MemoryBackend>),
     Redis(redis::RedisBackend),
@@ -79,6 +125,31 @@ impl Backend {
             Backend::Memory(m) => Ok(m.load(key, slide)),
             Backend::Redis(r) => r.load(key, slide).await,
         }
+    }
+
+    /// For blocking callers: a plain load (the store's default window) done
+    /// on the calling thread's own socket, then finished like `load`.
+    /// `None` when this backend has no such path: call `load`.
+    pub fn load_on_this_thread(&self, key: &str, expiry: Expiry) -> Option<Result<Option<Record>>> {
+        let Backend::Redis(r) = self else { return None };
+        let direct = r.direct().filter(|_| !expiry.explicit)?;
+        let finish = || -> Result<Option<Record>> {
+            match Sliding::after_get(direct.get(key, expiry.idle_ms)?, expiry.idle_ms)? {
+                Sliding::Missing => Ok(None),
+                // Rare: these go through the runtime.
+                Sliding::PastDeadline => {
+                    crate::runtime::block_on(r.delete(key))?;
+                    Ok(None)
+                }
+                Sliding::Found { record, correction } => {
+                    if let Some(at) = correction {
+                        crate::runtime::block_on(r.set_expiry(key, at))?;
+                    }
+                    Ok(Some(record))
+                }
+            }
+        };
+        Some(finish())
     }
 
     /// Sets and removes fields of an existing record and slides its expiry.

@@ -21,9 +21,10 @@ use redis::{
     RedisFuture, RedisResult, TlsCertificates, TlsMode,
 };
 
-use super::layout::{decode_record, Stored, DEADLINE, IDLE};
+use super::direct::Direct;
+use super::layout::{decode_record, Stored};
 use super::scripts::SCRIPTS;
-use super::{expiry_at, wall_clock_ms, Expiry, Record};
+use super::{Expiry, Record, Sliding};
 use crate::config::{Config, Credentials, HostPort, Topology};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -31,6 +32,7 @@ pub struct RedisBackend {
     connector: Connector,
     connect_timeout: Duration,
     command_timeout: Duration,
+    direct: Option<Direct>,
 }
 
 enum Connector {
@@ -213,7 +215,12 @@ impl RedisBackend {
             }
             Topology::Memory { .. } => return Err(Error::unexpected("memory:// reached the Redis backend")),
         };
-        Ok(RedisBackend { connector, connect_timeout: config.connect_timeout, command_timeout: config.command_timeout })
+        Ok(RedisBackend {
+            connector,
+            connect_timeout: config.connect_timeout,
+            command_timeout: config.command_timeout,
+            direct: Direct::for_config(config),
+        })
     }
 
     /// A connection for one command, and whether it was opened just now
@@ -331,34 +338,37 @@ impl RedisBackend {
                 }
             })
             .await?;
-        let Some(bytes) = reply else { return Ok(None) };
-        let fields = match decode_record(&bytes) {
-            Stored::Record(fields) => fields,
-            // A peer store's value under our key name (a migration reads it).
-            Stored::Foreign => return Ok(None),
-            Stored::Corrupt(why) => return Err(Error::codec(format!("the stored session is corrupt ({why})"))),
-        };
-        let now_ms = wall_clock_ms();
-        let deadline = field_ms(&fields, DEADLINE);
-        if deadline.is_some_and(|d| now_ms >= d) {
-            self.delete(key).await?;
-            return Ok(None);
+        match Sliding::after_get(reply, idle_ms)? {
+            Sliding::Missing => Ok(None),
+            Sliding::PastDeadline => {
+                self.delete(key).await?;
+                Ok(None)
+            }
+            Sliding::Found { record, correction } => {
+                if let Some(at) = correction {
+                    self.set_expiry(key, at).await?;
+                }
+                Ok(Some(record))
+            }
         }
-        let own_window = field_ms(&fields, IDLE).map(|ms| ms.max(0) as u64);
-        let expires_at_ms = expiry_at(now_ms, own_window.unwrap_or(idle_ms), deadline);
-        let slid_to = (idle_ms > 0).then(|| now_ms + idle_ms as i64);
-        let needs_correction = if idle_ms > 0 { expires_at_ms != slid_to } else { own_window.is_some_and(|w| w > 0) };
-        if needs_correction {
-            self.run(|mut c| async move {
-                let cmd = match expires_at_ms {
-                    Some(at) => redis::cmd("PEXPIREAT").arg(key).arg(at).clone(),
-                    None => redis::cmd("PERSIST").arg(key).clone(),
-                };
-                cmd.query_async::<i64>(&mut c).await
-            })
-            .await?;
-        }
-        Ok(Some(Record { fields, now_ms, expires_at_ms }))
+    }
+
+    /// `PEXPIREAT key at`, or `PERSIST key` for `None`.
+    pub async fn set_expiry(&self, key: &str, at: Option<i64>) -> Result<()> {
+        self.run(|mut c| async move {
+            let cmd = match at {
+                Some(at) => redis::cmd("PEXPIREAT").arg(key).arg(at).clone(),
+                None => redis::cmd("PERSIST").arg(key).clone(),
+            };
+            cmd.query_async::<i64>(&mut c).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The plain-socket path for blocking callers, when the topology has one.
+    pub fn direct(&self) -> Option<&Direct> {
+        self.direct.as_ref()
     }
 
     pub async fn update(&self, key: &str, expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String]) -> Result<bool> {
@@ -517,10 +527,4 @@ async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = Redis
         Ok(r) => Ok(r?),
         Err(_) => Err(Error::temporary(ErrorKind::Timeout, format!("Redis {what} took longer than connect_timeout ({limit:?})"))),
     }
-}
-
-/// A metadata field holding milliseconds.
-fn field_ms(fields: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
-    let (_, value) = fields.iter().find(|(f, _)| f == name)?;
-    std::str::from_utf8(value).ok()?.parse().ok()
 }

@@ -1,0 +1,323 @@
+//! Plain loads for blocking callers (Ruby, Python, C) on sockets the calling
+//! thread reads itself.
+//!
+//! Through the runtime, a blocking call costs a thread hand-off each way
+//! (the caller parks, a worker drives the connection, the reply wakes the
+//! caller): on a small machine that is most of a load's latency
+//! (bench/README.md). A load is one `GETEX` whose reply is one bulk string,
+//! so the calling thread sends it and reads the reply on a small pool of
+//! plain sockets instead. Everything else (writes, scripts, the rare
+//! corrections after a load) stays on the runtime's connection.
+//!
+//! Used for standalone Redis over TCP or a unix socket without TLS; TLS,
+//! Sentinel and Cluster loads go through the runtime.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Credentials, Topology};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Idle sockets kept for reuse; more callers than this at once open extra
+/// sockets that are closed after use.
+const POOL_SIZE: usize = 64;
+
+pub(crate) struct Direct {
+    target: Target,
+    /// AUTH and SELECT, sent on every new socket.
+    handshake: Vec<Vec<u8>>,
+    connect_timeout: Duration,
+    command_timeout: Duration,
+    idle: Mutex<Vec<Conn>>,
+}
+
+enum Target {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+}
+
+enum Reply {
+    Nil,
+    Bulk(Vec<u8>),
+    Status,
+    Int,
+    Error(String),
+}
+
+impl Direct {
+    /// `None` when loads of this topology must go through the runtime.
+    pub fn for_config(config: &Config) -> Option<Direct> {
+        if config.tls {
+            return None;
+        }
+        let (target, db) = match &config.topology {
+            Topology::Standalone { host, db } => (Target::Tcp { host: host.host.clone(), port: host.port }, *db),
+            Topology::Unix { path, db } => (Target::Unix(path.clone()), *db),
+            _ => return None,
+        };
+        Some(Direct {
+            target,
+            handshake: handshake(&config.credentials, db),
+            connect_timeout: config.connect_timeout,
+            command_timeout: config.command_timeout,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `GETEX key PX idle_ms` (`GET` when `idle_ms` is 0): the stored string,
+    /// or `None` for a missing key or one holding another type. A socket that
+    /// broke while idle gets one retry on a new one; a timeout does not.
+    pub fn get(&self, key: &str, idle_ms: u64) -> Result<Option<Vec<u8>>> {
+        let idle_arg = idle_ms.to_string();
+        let command =
+            if idle_ms > 0 { encode(&[b"GETEX", key.as_bytes(), b"PX", idle_arg.as_bytes()]) } else { encode(&[b"GET", key.as_bytes()]) };
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let (mut conn, mut fresh) = match pooled {
+            Some(conn) => (conn, false),
+            None => (self.connect()?, true),
+        };
+        loop {
+            match conn.call(&command, self.command_timeout) {
+                Ok(reply) => {
+                    let out = match reply {
+                        Reply::Nil => Ok(None),
+                        Reply::Bulk(bytes) => Ok(Some(bytes)),
+                        // A hash, list, ... under our key name is no session.
+                        Reply::Error(e) if e.starts_with("WRONGTYPE") => Ok(None),
+                        Reply::Error(e) => Err(server_error(&e)),
+                        Reply::Status | Reply::Int => Err(Error::unexpected("unexpected reply to GETEX")),
+                    };
+                    self.give_back(conn);
+                    return out;
+                }
+                Err(e) if e.kind() == ErrorKind::Connection && !fresh => {
+                    conn = self.connect()?;
+                    fresh = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < POOL_SIZE {
+            idle.push(conn);
+        }
+    }
+
+    fn connect(&self) -> Result<Conn> {
+        let unreachable = |e: std::io::Error| Error::temporary(ErrorKind::Connection, format!("cannot reach Redis ({e})"));
+        let stream = match &self.target {
+            Target::Tcp { host, port } => {
+                let mut last = None;
+                let mut connected = None;
+                for addr in (host.as_str(), *port).to_socket_addrs().map_err(unreachable)? {
+                    match TcpStream::connect_timeout(&addr, self.connect_timeout) {
+                        Ok(s) => {
+                            connected = Some(s);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                let stream = match connected {
+                    Some(s) => s,
+                    None if last.as_ref().is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut) => {
+                        return Err(Error::temporary(
+                            ErrorKind::Timeout,
+                            format!("Redis connect took longer than connect_timeout ({:?})", self.connect_timeout),
+                        ))
+                    }
+                    None => return Err(unreachable(last.unwrap_or_else(|| std::io::Error::other("no address")))),
+                };
+                stream.set_nodelay(true).map_err(unreachable)?;
+                Stream::Tcp(stream)
+            }
+            Target::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(unreachable)?),
+        };
+        let mut conn = Conn { stream, buf: Vec::with_capacity(512) };
+        for command in &self.handshake {
+            match conn.call(command, self.connect_timeout)? {
+                Reply::Error(e) => return Err(server_error(&e)),
+                _ => {}
+            }
+        }
+        Ok(conn)
+    }
+}
+
+fn handshake(credentials: &Credentials, db: i64) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if let Some(password) = &credentials.password {
+        match &credentials.username {
+            Some(user) => out.push(encode(&[b"AUTH", user.as_bytes(), password.as_bytes()])),
+            None => out.push(encode(&[b"AUTH", password.as_bytes()])),
+        }
+    }
+    if db != 0 {
+        out.push(encode(&[b"SELECT", db.to_string().as_bytes()]));
+    }
+    out
+}
+
+/// A RESP array of bulk strings.
+fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The error kinds of `From<redis::RedisError>`, by the reply's error code.
+/// Server error texts name the command, never its arguments.
+fn server_error(text: &str) -> Error {
+    let code = text.split_whitespace().next().unwrap_or("");
+    match code {
+        "NOAUTH" | "WRONGPASS" | "NOPERM" => Error::new(ErrorKind::Auth, format!("Redis refused the credentials or the command ({text})")),
+        "READONLY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "MOVED" | "ASK" => {
+            Error::temporary(ErrorKind::Connection, format!("Redis is failing over or loading ({text})"))
+        }
+        _ => Error::unexpected(format!("unexpected Redis reply ({text})")),
+    }
+}
+
+impl Conn {
+    /// Sends one command and reads its reply within `limit`. Any error
+    /// leaves the socket in an unknown state: the caller drops it.
+    fn call(&mut self, command: &[u8], limit: Duration) -> Result<Reply> {
+        let deadline = Instant::now() + limit;
+        self.buf.clear();
+        self.set_timeouts(limit).map_err(io_error)?;
+        self.write_all(command).map_err(io_error)?;
+        loop {
+            if let Some(reply) = parse(&self.buf)? {
+                return Ok(reply);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timeout(limit));
+            }
+            self.set_timeouts(left).map_err(io_error)?;
+            let mut chunk = [0u8; 4096];
+            match self.read(&mut chunk) {
+                Ok(0) => return Err(Error::temporary(ErrorKind::Connection, "Redis closed the connection")),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                    return Err(timeout(limit))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error(e)),
+            }
+        }
+    }
+
+    fn set_timeouts(&self, limit: Duration) -> std::io::Result<()> {
+        let limit = Some(limit.max(Duration::from_millis(1)));
+        match &self.stream {
+            Stream::Tcp(s) => {
+                s.set_read_timeout(limit)?;
+                s.set_write_timeout(limit)
+            }
+            Stream::Unix(s) => {
+                s.set_read_timeout(limit)?;
+                s.set_write_timeout(limit)
+            }
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.write_all(bytes),
+            Stream::Unix(s) => s.write_all(bytes),
+        }
+    }
+
+    fn read(&mut self, chunk: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.stream {
+            Stream::Tcp(s) => s.read(chunk),
+            Stream::Unix(s) => s.read(chunk),
+        }
+    }
+}
+
+fn io_error(e: std::io::Error) -> Error {
+    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) {
+        return Error::temporary(ErrorKind::Timeout, format!("Redis did not answer in time ({e})"));
+    }
+    Error::temporary(ErrorKind::Connection, format!("cannot reach Redis ({e})"))
+}
+
+fn timeout(limit: Duration) -> Error {
+    Error::temporary(ErrorKind::Timeout, format!("Redis did not answer within command_timeout ({limit:?})"))
+}
+
+/// One complete reply at the start of `buf`, or `None` when more bytes are
+/// needed. Only the reply types GETEX, AUTH and SELECT produce.
+fn parse(buf: &[u8]) -> Result<Option<Reply>> {
+    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
+    let line = &buf[1..line_end];
+    let text = || String::from_utf8_lossy(line).into_owned();
+    Ok(Some(match buf[0] {
+        b'+' => Reply::Status,
+        b':' => Reply::Int,
+        b'-' => Reply::Error(text()),
+        b'$' => {
+            let len: i64 = text().parse().map_err(|_| Error::unexpected("malformed reply from Redis"))?;
+            if len < 0 {
+                Reply::Nil
+            } else {
+                let start = line_end + 2;
+                let end = start + len as usize;
+                if buf.len() < end + 2 {
+                    return Ok(None);
+                }
+                Reply::Bulk(buf[start..end].to_vec())
+            }
+        }
+        _ => return Err(Error::unexpected("unexpected reply type from Redis")),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_complete_replies_only() {
+        assert!(matches!(parse(b"$3\r\nab").unwrap(), None));
+        assert!(matches!(parse(b"$3\r\nabc\r").unwrap(), None));
+        assert!(matches!(parse(b"$3\r\nabc\r\n").unwrap(), Some(Reply::Bulk(b)) if b == b"abc"));
+        assert!(matches!(parse(b"$-1\r\n").unwrap(), Some(Reply::Nil)));
+        assert!(matches!(parse(b"-WRONGTYPE x\r\n").unwrap(), Some(Reply::Error(e)) if e.starts_with("WRONGTYPE")));
+        assert!(matches!(parse(b"+OK\r\n").unwrap(), Some(Reply::Status)));
+        assert!(parse(b"*1\r\n").is_err());
+        assert!(parse(b"$x\r\n").is_err());
+    }
+
+    #[test]
+    fn server_errors_map_to_kinds() {
+        assert_eq!(server_error("WRONGPASS invalid username-password pair").kind(), ErrorKind::Auth);
+        assert_eq!(server_error("NOPERM this user has no permissions to run the 'getex' command").kind(), ErrorKind::Auth);
+        assert!(server_error("LOADING Redis is loading").is_temporary());
+        assert_eq!(server_error("ERR whatever").kind(), ErrorKind::Unexpected);
+    }
+}
