@@ -305,8 +305,8 @@ enum Op {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
-    /// One `runtime::block_on` per call from this thread: how Ruby, Python and
-    /// C call the core.
+    /// `BlockingStore` calls from this thread: how Python and C call the core
+    /// (loads on the thread's own socket, other calls through the runtime).
     BlockOn,
     /// `n` tasks spawned on the core runtime, each looping: how Node's calls
     /// (and a many-threaded app server) reach it.
@@ -395,19 +395,20 @@ fn ours(s: &Settings, op: Op, mode: Mode, ids: &[String]) -> Run {
     match mode {
         Mode::BlockOn => {
             let id = &ids[0];
-            let loaded = runtime::block_on(store.load(id)).ok().flatten().unwrap_or_else(|| die("session vanished"));
+            let blocking = sessionkeeper_core::BlockingStore::new(store.clone());
+            let loaded = blocking.load(id).ok().flatten().unwrap_or_else(|| die("session vanished"));
             let (mut data, mut baseline) = (loaded.data, loaded.baseline);
             let mut n = 0u64;
             let mut one = |n: &mut u64| match op {
                 Op::Load => {
-                    if !matches!(runtime::block_on(store.load(id)), Ok(Some(_))) {
+                    if !matches!(blocking.load(id), Ok(Some(_))) {
                         die("load failed");
                     }
                 }
                 Op::Save => {
                     *n += 1;
                     bump(&mut data, *n);
-                    check_saved(runtime::block_on(store.save(id, &mut baseline, &data)));
+                    check_saved(blocking.save(id, &mut baseline, &data));
                 }
             };
             let t = Instant::now();
@@ -608,7 +609,7 @@ fn main() {
     let mut pairs = vec![
         Pair {
             name: "load-c1",
-            what: "load, 1 caller (block_on per call)".into(),
+            what: "load, 1 caller (BlockingStore)".into(),
             op: Op::Load,
             mode: Mode::BlockOn,
             peer_test: "get",
@@ -644,7 +645,7 @@ fn main() {
         },
         Pair {
             name: "save-c1",
-            what: "save 1 key, 1 caller (block_on)".into(),
+            what: "save 1 key, 1 caller (BlockingStore)".into(),
             op: Op::Save,
             mode: Mode::BlockOn,
             peer_test: "hset",
