@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python package: builds it ONCE the way users install it
 # (`pip install ./python`, in debug here to reuse cargo's shared target/),
-# then runs the pytest suite against standalone Redis and the Cluster.
+# then runs the pytest suite against standalone Redis and the Cluster (every
+# test), and Sentinel and TLS (tests/test_topologies.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -40,7 +41,7 @@ echo "test-python: built and installed in $((SECONDS - build_started))s"
 (cd /tmp && "$venv/bin/python" -c 'import sessionkeeper, sys; print("test-python: testing", sessionkeeper.__file__)')
 
 status=0
-timeout 900 scripts/with-redis.sh standalone cluster -- \
+timeout 900 scripts/with-redis.sh standalone cluster sentinel tls -- \
   "$venv/bin/pytest" python/tests -q -ra -p no:cacheprovider --timeout 120 || status=$?
 echo "test-python: finished in $((SECONDS - started))s (exit $status)"
 exit $status

@@ -1,8 +1,9 @@
 """Shared fixtures: the Redis topologies started by scripts/with-redis.sh.
 
-SK_REDIS_URL (standalone) and SK_CLUSTER_URL (Cluster) come from
-tests/topology/redis.sh. Without them the Redis tests are skipped, unless
-SK_REQUIRE_REDIS=1 (set by scripts/with-redis.sh), which makes them fail.
+SK_REDIS_URL (standalone), SK_CLUSTER_URL (Cluster), SK_SENTINEL_URL and
+SK_TLS_URL/SK_TLS_CA come from tests/topology/redis.sh. Without them the
+Redis tests are skipped, unless SK_REQUIRE_REDIS=1 (set by
+scripts/with-redis.sh), which makes them fail.
 """
 
 from __future__ import annotations
@@ -15,14 +16,17 @@ import time
 import pytest
 
 TOPOLOGIES = {"standalone": "SK_REDIS_URL", "cluster": "SK_CLUSTER_URL"}
+# Only some tests run on these (test_topologies.py): not in the `topology` fixture.
+EXTRA_TOPOLOGIES = {"sentinel": "SK_SENTINEL_URL", "tls": "SK_TLS_URL"}
 
 
 def topology_url(name: str) -> str:
-    url = os.environ.get(TOPOLOGIES[name])
+    var = TOPOLOGIES.get(name) or EXTRA_TOPOLOGIES[name]
+    url = os.environ.get(var)
     if not url:
         if os.environ.get("SK_REQUIRE_REDIS") == "1":
-            pytest.fail(f"{TOPOLOGIES[name]} is not set but SK_REQUIRE_REDIS=1")
-        pytest.skip(f"{TOPOLOGIES[name]} not set; run under scripts/with-redis.sh standalone cluster --")
+            pytest.fail(f"{var} is not set but SK_REQUIRE_REDIS=1")
+        pytest.skip(f"{var} not set; run under scripts/with-redis.sh standalone cluster sentinel tls --")
     return url
 
 
