@@ -27,6 +27,8 @@ from ._native import (
     Store,
     generate_id,
     is_valid_id,
+    sign_cookie,
+    unsign_cookie,
 )
 
 __version__ = "0.1.0"
@@ -38,6 +40,8 @@ __all__ = [
     "Loaded",
     "generate_id",
     "is_valid_id",
+    "sign_cookie",
+    "unsign_cookie",
     "OPTION_NAMES",
     "Error",
     "ConfigError",

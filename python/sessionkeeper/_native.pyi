@@ -4,7 +4,7 @@ tests/test_stubs.py checks that every name and signature here matches the
 compiled module, so keep the two in step.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, Optional, Union, final
 
@@ -23,6 +23,18 @@ def is_valid_id(id: str) -> bool:
 
 def decode_msgpack(data: bytes) -> dict[str, Any]:
     """Decodes a MessagePack map (a peer store's session) with the engine's value rules."""
+
+def sign_cookie(id: str, secret: Union[str, bytes]) -> str:
+    """The shared-mode cookie value ``s:<id>.<HMAC-SHA256>`` (express-session's format).
+
+    Raises ``ConfigError`` for a secret shorter than 32 bytes, ``InvalidIdError``
+    for an id that is not a session id."""
+
+def unsign_cookie(value: str, secrets: Union[str, bytes, Sequence[Union[str, bytes]]]) -> Optional[str]:
+    """The session id in a shared-mode cookie value, or None when no secret verifies it.
+
+    The first secret signs, every one verifies (rotation). Quoted,
+    percent-encoded and form-decoded values are accepted."""
 
 @final
 class Baseline:

@@ -56,6 +56,20 @@ window and only when nobody untrusted can write to Redis. A value that cannot
 be read is logged and treated as no session. With migration on, ``delete()``
 also deletes the peer key (one more round trip per logout).
 
+Shared mode (one login with Rails, Flask and Express apps; off by default)::
+
+    SESSIONKEEPER_SHARED_SECRET = "a secret of at least 32 bytes"   # or [new, old] to rotate
+    MIDDLEWARE = [..., "sessionkeeper.django.SessionMiddleware", ...]  # instead of Django's
+    SESSION_COOKIE_NAME = "..."   # the name every app uses
+
+Django's ``SessionMiddleware`` puts the bare session key in the cookie;
+:class:`SessionMiddleware` (a drop-in subclass, identical while the setting
+is unset) puts the engine's signed value ``s:<key>.<HMAC-SHA256>``
+(express-session's format) there instead, and accepts only cookies one of
+the secrets verifies (the first signs, every one verifies). Django quotes the
+value (it contains ``/``); every adapter's verification accepts the quoted
+form.
+
 Redis down or slow (bounded by ``command_timeout``): with
 ``SESSIONKEEPER_FAIL_OPEN = True`` the request goes on with an empty session
 that is not saved and keeps its key, so the middleware neither deletes the
@@ -70,15 +84,17 @@ from __future__ import annotations
 import logging
 import threading
 import typing as t
+from http.cookies import SimpleCookie
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
+from django.contrib.sessions.middleware import SessionMiddleware as _DjangoSessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
 
-from . import _errors, _migrate
-from ._native import AsyncStore, Baseline, Store, generate_id
+from . import _errors, _migrate, _shared
+from ._native import AsyncStore, Baseline, Store, generate_id, sign_cookie, unsign_cookie
 
-__all__ = ["SessionStore"]
+__all__ = ["SessionStore", "SessionMiddleware"]
 
 log = logging.getLogger("sessionkeeper.django")
 
@@ -133,10 +149,53 @@ def _migration() -> tuple[_migrate.Sources, bool] | None:
     return [("plain", f"{prefix}:{version}:{_CACHE_SESSION_KEY}")], bool(conf.get("allow_pickle", False))
 
 
+def _shared_secrets() -> _shared.Secrets | None:
+    return _shared.secrets_from(getattr(settings, "SESSIONKEEPER_SHARED_SECRET", None))
+
+
+class SessionMiddleware(_DjangoSessionMiddleware):
+    """Django's ``SessionMiddleware``, plus shared mode: with
+    ``SESSIONKEEPER_SHARED_SECRET`` set, the session cookie carries the
+    engine-signed value instead of the bare key, and a cookie that no secret
+    verifies is no session. Without the setting it is Django's middleware."""
+
+    def process_request(self, request) -> None:
+        secrets = _shared_secrets()
+        if secrets is None:
+            return super().process_request(request)
+        cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+        request.session = self.SessionStore(unsign_cookie(cookie, secrets) if cookie else None)
+
+    def process_response(self, request, response):
+        response = super().process_response(request, response)
+        secrets = _shared_secrets()
+        if secrets is None:
+            return response
+        morsel = response.cookies.get(settings.SESSION_COOKIE_NAME)
+        session = getattr(request, "session", None)
+        # Django just wrote the bare key (not a deletion, which is empty).
+        if morsel is not None and morsel.value and session is not None and morsel.value == session.session_key:
+            signed = sign_cookie(morsel.value, secrets[0])
+            # Keeps the attributes Django set; quoted as Django quotes values.
+            morsel.set(morsel.key, signed, SimpleCookie().value_encode(signed)[1])
+        return response
+
+
+_warned_shared = False
+
+
 class SessionStore(SessionBase):
     """A Django session kept in Redis by the Sessionkeeper engine."""
 
     def __init__(self, session_key: str | None = None) -> None:
+        global _warned_shared
+        if session_key and session_key.startswith(("s:", '"s:')) and not _warned_shared and _shared_secrets():
+            # A signed cookie reached the store: Django's own middleware is in use.
+            _warned_shared = True
+            log.warning(
+                "sessionkeeper: SESSIONKEEPER_SHARED_SECRET is set but the session cookie was not verified; "
+                "use 'sessionkeeper.django.SessionMiddleware' in MIDDLEWARE instead of Django's"
+            )
         super().__init__(session_key)
         # What the session held when loaded (or created): saves write only
         # the keys that differ from it.

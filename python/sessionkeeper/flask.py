@@ -44,6 +44,16 @@ override them):
     only when nobody untrusted can write to Redis. A value that cannot be read
     is logged and treated as no session.
 
+``SESSIONKEEPER_SHARED_SECRET`` (default off: shared mode)
+    A secret of at least 32 bytes (``str`` or ``bytes``), or a list of them
+    to rotate (the first signs, every one verifies). The cookie then carries
+    the engine's shared-mode value ``s:<id>.<HMAC-SHA256>`` (express-session's
+    format) instead of the itsdangerous-signed id, and only values that one
+    of the secrets verifies are accepted, so Rails, Django and Express apps
+    configured with the same secret, cookie name (``SESSION_COOKIE_NAME``)
+    and Redis share the login. ``SECRET_KEY`` is then not needed for the
+    session cookie.
+
 Flask's own settings are honoured: ``SECRET_KEY`` and
 ``SECRET_KEY_FALLBACKS`` (the cookie carries the session id signed with
 itsdangerous, HMAC-SHA256, salt ``"sessionkeeper"``), ``SESSION_COOKIE_NAME``,
@@ -85,8 +95,8 @@ from flask.sessions import SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
-from . import _errors, _migrate
-from ._native import Baseline, Store, is_valid_id
+from . import _errors, _migrate, _shared
+from ._native import Baseline, Store, is_valid_id, sign_cookie, unsign_cookie
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from flask import Flask
@@ -98,6 +108,25 @@ log = logging.getLogger("sessionkeeper.flask")
 
 # Errors that mean "Redis is unavailable right now", the ones fail-open covers.
 _UNAVAILABLE = (_errors.ConnectionError, _errors.TimeoutError)
+
+
+class _Signer(Signer):
+    """itsdangerous' Signer, deriving each key once instead of on every
+    sign/unsign (the same keys and signatures, one HMAC less per call)."""
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._derived: dict[bytes, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        if secret_key is None:
+            secret_key = self.secret_keys[-1]
+        if not isinstance(secret_key, bytes):
+            return super().derive_key(secret_key)
+        key = self._derived.get(secret_key)
+        if key is None:
+            key = self._derived[secret_key] = super().derive_key(secret_key)
+        return key
 
 
 class Session(CallbackDict, SessionMixin):
@@ -163,6 +192,8 @@ class SessionInterface(_FlaskSessionInterface):
         Overrides ``SESSIONKEEPER_FAIL_OPEN``.
     migration : bool or dict, optional
         Overrides ``SESSIONKEEPER_MIGRATION``.
+    shared_secret : str, bytes or a list of them, optional
+        Overrides ``SESSIONKEEPER_SHARED_SECRET`` (shared mode).
     **options
         Engine options; override ``SESSIONKEEPER_OPTIONS``.
     """
@@ -181,12 +212,14 @@ class SessionInterface(_FlaskSessionInterface):
         store: Store | None = None,
         fail_open: bool | None = None,
         migration: bool | t.Mapping[str, t.Any] | None = None,
+        shared_secret: str | bytes | t.Sequence[str | bytes] | None = None,
         **options: t.Any,
     ) -> None:
         self._url = url
         self._store = store
         self._fail_open = fail_open
         self._migration = migration
+        self._shared_secret = shared_secret
         self._options = options
 
     # -- configuration -------------------------------------------------------
@@ -230,6 +263,31 @@ class SessionInterface(_FlaskSessionInterface):
             "use_signer": bool(conf.get("use_signer", app.config.get("SESSION_USE_SIGNER", False))),
         }
 
+    def shared_secrets(self, app: Flask) -> list[str | bytes] | None:
+        """The shared-mode secrets (the first signs, all verify), or None when
+        shared mode is off."""
+        conf = self._shared_secret if self._shared_secret is not None else app.config.get("SESSIONKEEPER_SHARED_SECRET")
+        return _shared.secrets_from(conf)
+
+    def _cookie_sid(self, app: Flask, cookie: str, shared: list[str | bytes] | None) -> str | None:
+        """The session id in one of our cookies, or None when it does not verify."""
+        if shared is not None:
+            return unsign_cookie(cookie, shared)
+        signer = self.get_signer(app)
+        assert signer is not None
+        try:
+            return signer.unsign(cookie).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+
+    def _cookie_value(self, app: Flask, sid: str) -> str:
+        shared = self.shared_secrets(app)
+        if shared is not None:
+            return sign_cookie(sid, shared[0])
+        signer = self.get_signer(app)
+        assert signer is not None
+        return signer.sign(sid).decode("ascii")
+
     def _peer_sid(self, app: Flask, cookie: str, use_signer: bool) -> str | None:
         """The session id in a Flask-Session cookie: the bare id, or with
         SESSION_USE_SIGNER ``id.signature`` (salt "flask-session", HMAC-SHA1)."""
@@ -241,12 +299,19 @@ class SessionInterface(_FlaskSessionInterface):
         return cookie if is_valid_id(cookie) else None
 
     def get_signer(self, app: Flask) -> Signer | None:
-        """The cookie signer, or None when the app has no ``secret_key``."""
+        """The cookie signer, or None when the app has no ``secret_key``.
+        Built once per set of keys (and rebuilt when they change)."""
         if not app.secret_key:
             return None
         keys: list[str | bytes] = list(app.config.get("SECRET_KEY_FALLBACKS") or [])
         keys.append(app.secret_key)  # itsdangerous signs with the last key
-        return Signer(keys, salt=self.salt, key_derivation=self.key_derivation, digest_method=self.digest_method)
+        ident = (self.salt, self.key_derivation, self.digest_method, *keys)
+        cached = app.extensions.get("sessionkeeper.signer")
+        if cached is not None and cached[0] == ident:
+            return cached[1]
+        signer = _Signer(keys, salt=self.salt, key_derivation=self.key_derivation, digest_method=self.digest_method)
+        app.extensions["sessionkeeper.signer"] = (ident, signer)
+        return signer
 
     def _unavailable(self, app: Flask, what: str, error: _errors.Error) -> None:
         """Fail open (log) or closed (raise) on a Redis outage."""
@@ -257,16 +322,15 @@ class SessionInterface(_FlaskSessionInterface):
     # -- the Flask interface ---------------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> Session | None:
-        signer = self.get_signer(app)
-        if signer is None:
+        shared = self.shared_secrets(app)
+        if shared is None and not app.secret_key:
             return None  # Flask's null session: "no secret key was set"
         cookie = request.cookies.get(self.get_cookie_name(app))
         if not cookie:
             return self.session_class()
         peer = None
-        try:
-            sid = signer.unsign(cookie).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
+        sid = self._cookie_sid(app, cookie, shared)
+        if sid is None:
             # Not one of ours: with migration on, maybe Flask-Session's.
             peer = self.migration(app)
             sid = self._peer_sid(app, cookie, peer["use_signer"]) if peer else None
@@ -352,11 +416,9 @@ class SessionInterface(_FlaskSessionInterface):
 
         if not self.should_set_cookie(app, session):
             return
-        signer = self.get_signer(app)
-        assert signer is not None
         response.set_cookie(
             name,
-            signer.sign(session.sid).decode("ascii"),
+            self._cookie_value(app, session.sid),
             expires=self.get_expiration_time(app, session),
             **cookie,
         )

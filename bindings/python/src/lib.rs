@@ -5,6 +5,7 @@
 
 mod async_store;
 mod convert;
+mod cookie;
 mod error;
 mod store;
 
@@ -41,6 +42,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate_id, m)?)?;
     m.add_function(wrap_pyfunction!(is_valid_id, m)?)?;
     m.add_function(wrap_pyfunction!(decode_msgpack, m)?)?;
+    m.add_function(wrap_pyfunction!(cookie::sign_cookie, m)?)?;
+    m.add_function(wrap_pyfunction!(cookie::unsign_cookie, m)?)?;
     m.add("OPTION_NAMES", sessionkeeper_core::config::OPTION_NAMES.to_vec())?;
     Ok(())
 }
