@@ -88,6 +88,40 @@ class GvlTest < Minitest::Test
     trap(:USR1, previous || "DEFAULT")
   end
 
+  # A main thread that is the only Ruby thread waits without an unblocking
+  # function (nogvl.rs: Ruby would start a helper thread per call for one).
+  # A signal that arrives meanwhile is handled as soon as the call returns:
+  # the call is neither broken nor left hanging, and the handler's exception
+  # reaches the caller. Minitest keeps worker threads, so this runs in a
+  # child Ruby whose main thread is alone.
+  def test_a_lone_main_thread_handles_a_signal_when_the_call_returns
+    host, port = TestRedis.first_host(@url)
+    script = <<~RUBY
+      require "sessionkeeper"
+      raise "not alone: \#{Thread.list.size} threads" unless Thread.list.size == 1
+      store = Sessionkeeper::Store.new(ARGV[0], key_prefix: "sktest:lone:", command_timeout: 5)
+      id, = store.create("a" => 1)
+      trap(:USR1) { raise "signalled" }
+      system("redis-cli", "-h", ARGV[1], "-p", ARGV[2], "CLIENT", "PAUSE", "800", "ALL", out: File::NULL) or raise "pause"
+      killer = Process.spawn("sleep 0.2; kill -USR1 \#{Process.pid}")
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      begin
+        store.load(id)
+        puts "not interrupted"
+      rescue RuntimeError => e
+        waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+        Process.wait(killer)
+        puts "\#{e.message} after \#{waited.round(2)}s, then \#{store.load(id).data.inspect}"
+      end
+    RUBY
+    out, status = Open3.capture2e("timeout", "20", RbConfig.ruby, "-I", File.expand_path("../lib", __dir__),
+                                  "-e", script, @url, host, port)
+    assert status.success?, out
+    m = out.match(/\Asignalled after ([\d.]+)s, then \{"a"=>1\}\Z/)
+    assert m, out
+    assert_operator Float(m[1]), :<, 4, "bounded by the pause, never a hang"
+  end
+
   def test_command_timeout_bounds_a_wait
     store = Sessionkeeper::Store.new(@url, key_prefix: TestRedis.unique_prefix("gvl"), command_timeout: 0.3)
     id, = store.create("a" => 1)

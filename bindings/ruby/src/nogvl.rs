@@ -11,6 +11,16 @@
 //! the thread releases the GVL again and resumes waiting on the same,
 //! still-running call, so a stray signal never repeats or fails an operation.
 //!
+//! One exception: a main thread that is the process's only Ruby thread (a
+//! script, a single-threaded server such as Unicorn) gets no unblocking
+//! function. For that case Ruby would otherwise start a helper Ruby thread on
+//! every call, to run the function outside its signal handler (see
+//! `rb_nogvl` in thread.c), which cost ~40 µs of CPU and ~100 µs of wall time
+//! per call here, more than the Redis round trip. Nothing can `Thread#raise`
+//! into a thread that is alone, so only signals are affected: their handlers
+//! (Ctrl-C's `Interrupt`, a trap) run as soon as the call returns, which
+//! `command_timeout` / `connect_timeout` bound.
+//!
 //! Rules for the work, which runs without the GVL: it must not touch a Ruby
 //! object or call Ruby in any way (callers convert and own every input
 //! first), and a panic inside it is caught there, never unwound through
@@ -69,6 +79,15 @@ unsafe extern "C" fn unblock(data: *mut c_void) {
     interrupt.interrupt();
 }
 
+/// Whether this is the main thread and the only living Ruby thread: the case
+/// in which Ruby would start a helper thread per call for an unblocking
+/// function (see the module docs).
+fn lone_main_thread() -> bool {
+    // SAFETY: called with the GVL held (from a method Ruby called); both
+    // functions only read the VM's thread bookkeeping.
+    unsafe { rb_sys::rb_thread_alone() != 0 && rb_sys::rb_thread_current() == rb_sys::rb_thread_main() }
+}
+
 /// Runs the engine future `work` to completion with the GVL released and
 /// maps its error with `error::to_ruby`. Returns the exception instead when
 /// Ruby raised one while the call waited (`Thread#raise`, `Timeout`, Ctrl-C).
@@ -81,18 +100,22 @@ where
         let interrupt = Interrupt::new();
         let mut stretch = Stretch { work: work.as_mut(), interrupt: &interrupt, out: None };
         let stretch_ptr = &mut stretch as *mut Stretch<'_, '_, F> as *mut c_void;
-        let interrupt_ptr = &interrupt as *const Interrupt as *mut c_void;
+        let (ubf, ubf_arg): (Option<unsafe extern "C" fn(*mut c_void)>, *mut c_void) = if lone_main_thread() {
+            (None, std::ptr::null_mut())
+        } else {
+            (Some(unblock), &interrupt as *const Interrupt as *mut c_void)
+        };
         // rb_thread_call_without_gvl runs pending interrupts before and after
         // the blocking region, and raises their exceptions with a longjmp.
         // `protect` turns that into an `Err` here, so the longjmp never skips
         // a Rust frame that owns anything (the closure holds raw pointers).
         let protected = magnus::rb_sys::protect(|| {
             // SAFETY: `run::<F>` matches the `Stretch` behind `stretch_ptr`,
-            // and `unblock` the `Interrupt` behind `interrupt_ptr`; both live
-            // on this stack frame until the call returns. `run` touches no
-            // Ruby object.
+            // and `unblock` (when given) the `Interrupt` behind `ubf_arg`;
+            // both live on this stack frame until the call returns. `run`
+            // touches no Ruby object.
             unsafe {
-                rb_sys::rb_thread_call_without_gvl(Some(run::<F>), stretch_ptr, Some(unblock), interrupt_ptr);
+                rb_sys::rb_thread_call_without_gvl(Some(run::<F>), stretch_ptr, ubf, ubf_arg);
             }
             ruby.qnil().as_raw()
         });

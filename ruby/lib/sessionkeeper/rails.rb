@@ -2,6 +2,9 @@
 
 require "action_dispatch"
 require "action_dispatch/middleware/session/abstract_store"
+# sk_wrap needs it; a full Rails app loads it anyway, a bare ActionDispatch
+# stack does not.
+require "active_support/core_ext/hash/indifferent_access"
 require "sessionkeeper"
 require "sessionkeeper/adapter"
 
