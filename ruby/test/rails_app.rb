@@ -16,6 +16,9 @@ module SkTest
   self.redis_down_calls = []
   self.load_errors = []
 
+  # A Ruby object the cross-language format cannot hold (serializer: :marshal tests).
+  Point = Struct.new(:x, :y)
+
   # Two requests meet here: each announces it has loaded the session, then
   # waits until the other has too, so both read the same state before either
   # writes.
@@ -71,7 +74,7 @@ module SkTest
 
     routes.append do
       %w[set get delete all flash_set flash_show token reset login expire_soon types bad
-         slow_set skip drop defer read_only name pid].each do |action|
+         slow_set skip drop defer read_only name pid point point_show].each do |action|
         get action, to: "sessions##{action}"
       end
       post "protected", to: "protected#create"
@@ -156,6 +159,15 @@ class SessionsController < ActionController::Base
   def bad
     session[:object] = Object.new
     render plain: "ok"
+  end
+
+  def point
+    session[:point] = SkTest::Point.new(Integer(params[:x] || 1), 2)
+    render plain: "ok"
+  end
+
+  def point_show
+    render plain: session[:point].inspect
   end
 
   # Loads the session, waits for the other request to have loaded it too,

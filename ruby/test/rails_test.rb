@@ -80,7 +80,9 @@ class RailsSessionTest < ActionDispatch::IntegrationTest
 
   def test_unsupported_value_raises_naming_the_key
     e = assert_raises(Sessionkeeper::CodecError) { get "/bad" }
-    assert_match(/session key "object": cannot store an instance of Object/, e.message)
+    assert_match(/session key "object": cannot store an instance of Object.*serializer: :marshal/, e.message)
+    e = assert_raises(Sessionkeeper::CodecError) { get "/point" }
+    assert_match(/session key "point": cannot store an instance of SkTest::Point/, e.message)
   end
 
   def test_flash_survives_one_redirect
@@ -420,5 +422,66 @@ class RailsMigrationTest < ActionDispatch::IntegrationTest
     cookies[COOKIE] = id
     get "/get", params: { k: "user_id" }
     assert_equal "nil", response.body
+  end
+end
+
+# serializer: :marshal: Ruby objects the cross-language format cannot hold
+# are stored with Marshal (one dumped value per offending value).
+class RailsMarshalTest < ActionDispatch::IntegrationTest
+  include RailsTestHelpers
+
+  def setup
+    @prefix = TestRedis.unique_prefix("marshal")
+    @errors = []
+  end
+
+  def app
+    @app ||= begin
+      store_options = { url: SkTest.url, key: COOKIE, key_prefix: @prefix, serializer: :marshal,
+                        on_session_load_error: ->(e, sid) { @errors << [e, sid] } }
+      stack = Rack::Builder.new do
+        use ActionDispatch::Cookies
+        use ActionDispatch::Session::SessionkeeperStore, store_options
+        run Rails.application.routes
+      end.to_app
+      ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+    end
+  end
+
+  def plain_store
+    Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600)
+  end
+
+  def test_objects_round_trip_and_changes_are_still_per_key
+    get "/point", params: { x: 5 }
+    assert_response :success
+    get "/point_show"
+    assert_equal SkTest::Point.new(5, 2).inspect, response.body
+    get "/set", params: { other: "v" }
+    data = plain_store.load(session_id).data
+    assert_equal "v", data["other"], "representable values stay readable by every language"
+    assert_equal Marshal.dump(SkTest::Point.new(5, 2)).b, data["point"]["__ruby_marshal__"]
+  end
+
+  def test_a_value_marshal_cannot_load_is_a_load_error_and_the_session_is_removed
+    get "/set", params: { a: "1" }
+    id = session_id
+    plain = plain_store
+    loaded = plain.load(id)
+    # An object of a class the app no longer has.
+    Object.const_set(:SkVanishedClass, Class.new)
+    bytes = Marshal.dump(SkVanishedClass.new)
+    Object.send(:remove_const, :SkVanishedClass)
+    loaded.data["point"] = { "__ruby_marshal__" => bytes.b }
+    plain.save(id, loaded.baseline, loaded.data)
+    get "/all"
+    assert_response :success
+    assert_equal({}, json["data"], "a fresh session")
+    assert_equal 1, @errors.size
+    error, sid = @errors.first
+    assert_kind_of Sessionkeeper::CodecError, error
+    assert_match(/session key "point": Marshal.load could not read the stored value.*SkVanishedClass/, error.message)
+    assert_equal id, sid
+    assert_nil plain.load(id), "removed, as redis-session-store does"
   end
 end

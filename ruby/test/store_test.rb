@@ -1,170 +1,6 @@
 # frozen_string_literal: true
 
-require_relative "test_helper"
-
-# The native Store through the Ruby facade: value conversion, the operations,
-# and the error tree. Runs against standalone Redis and the Cluster.
-module StoreContract
-  def store(**options)
-    Sessionkeeper::Store.new(url, key_prefix: @prefix, command_timeout: 2, **options)
-  end
-
-  def setup
-    @prefix = TestRedis.unique_prefix("store")
-  end
-
-  def test_values_round_trip
-    s = store
-    t = Time.at(1_700_000_000, 123_456_789, :nsec)
-    data = {
-      "nil" => nil, "t" => true, "f" => false, "int" => -(2**63), "max" => 2**63 - 1, "float" => 1.5,
-      "str" => "héllo", "bin" => "\xFF\x00".b, :sym_key => :sym_value, "time" => t,
-      "nested" => { "list" => [1, "two", [3.0], { inner: :x }], "empty" => {} }
-    }
-    id, = s.create(data)
-    loaded = s.load(id)
-    got = loaded.data
-    assert_nil got["nil"]
-    assert_equal true, got["t"]
-    assert_equal false, got["f"]
-    assert_equal(-(2**63), got["int"])
-    assert_equal 2**63 - 1, got["max"]
-    assert_equal 1.5, got["float"]
-    assert_equal "héllo", got["str"]
-    assert_equal Encoding::UTF_8, got["str"].encoding
-    assert_equal "\xFF\x00".b, got["bin"]
-    assert_equal Encoding::BINARY, got["bin"].encoding
-    assert_equal "sym_value", got["sym_key"], "Symbols are stored as Strings, keys too"
-    assert_equal t, got["time"]
-    assert_equal 123_456_789, got["time"].nsec
-    assert got["time"].utc?
-    assert_equal({ "list" => [1, "two", [3.0], { "inner" => "x" }], "empty" => {} }, got["nested"])
-    assert_instance_of Sessionkeeper::Native::Baseline, loaded.baseline
-    assert_kind_of Time, loaded.created_at
-    assert_operator loaded.expires_at, :>, Time.now
-  end
-
-  def test_unsupported_values_name_the_key
-    s = store
-    e = assert_raises(Sessionkeeper::CodecError) { s.create("user" => Object.new) }
-    assert_match(/session key "user": cannot store an instance of Object/, e.message)
-    refute e.temporary?
-    e = assert_raises(Sessionkeeper::CodecError) { s.create("cart" => { "items" => [1, 2**64] }) }
-    assert_match(/session key "cart"\["items"\]\[1\]: the Integer 18446744073709551616 does not fit in 64 bits/, e.message)
-    e = assert_raises(Sessionkeeper::CodecError) { s.create("h" => { 1 => 2 }) }
-    assert_match(/session key "h": keys must be Strings or Symbols, found a Integer key/, e.message)
-    loop_hash = {}
-    loop_hash["self"] = loop_hash
-    e = assert_raises(Sessionkeeper::CodecError) { s.create("loop" => loop_hash) }
-    assert_match(/nested more than/, e.message)
-    e = assert_raises(Sessionkeeper::CodecError) { s.create("bad" => "\xFF".dup.force_encoding("UTF-8")) }
-    assert_match(/session key "bad": the String cannot be read as text.*String#b/, e.message)
-  end
-
-  def test_save_writes_only_changes_and_merges_concurrent_saves
-    s = store
-    id, = s.create("a" => 1, "b" => 1)
-    first = s.load(id)
-    second = s.load(id)
-    first.data["a"] = 2
-    second.data["b"] = 3
-    assert_equal :saved, s.save(id, first.baseline, first.data)
-    assert_equal :saved, s.save(id, second.baseline, second.data)
-    assert_equal({ "a" => 2, "b" => 3 }, s.load(id).data)
-    assert_equal :unchanged, s.save(id, first.baseline, first.data)
-    first.data.delete("b")
-    assert_equal :saved, s.save(id, first.baseline, first.data)
-    assert_equal({ "a" => 2 }, s.load(id).data)
-  end
-
-  def test_save_after_destroy_is_gone_and_does_not_resurrect
-    s = store
-    id, = s.create("user_id" => 7)
-    loaded = s.load(id)
-    assert s.destroy(id)
-    loaded.data["x"] = 1
-    assert_equal :gone, s.save(id, loaded.baseline, loaded.data)
-    assert_nil s.load(id)
-    refute s.exists?(id)
-  end
-
-  def test_insert_touch_exists_renew_destroy
-    s = store
-    id = Sessionkeeper::Store.generate_id
-    assert Sessionkeeper::Store.valid_id?(id)
-    refute Sessionkeeper::Store.valid_id?("2::abc")
-    baseline = s.insert(id, "k" => "v")
-    refute_nil baseline
-    assert_nil s.insert(id, "k" => "other"), "insert never overwrites"
-    assert s.exists?(id)
-    assert s.touch(id)
-    new_id = s.renew(id)
-    refute_equal id, new_id
-    refute s.exists?(id)
-    assert_equal({ "k" => "v" }, s.load(new_id).data)
-    assert_nil s.renew(id)
-    assert s.destroy(new_id)
-    refute s.destroy(new_id)
-    refute s.touch(new_id)
-    assert_nil s.load("not a valid id")
-    assert_raises(Sessionkeeper::InvalidIdError) { s.insert("short", {}) }
-  end
-
-  def test_save_of_a_new_session_with_an_empty_baseline
-    s = store
-    id = Sessionkeeper::Store.generate_id
-    s.insert(id, {})
-    assert_equal :saved, s.save(id, s.new_baseline, "a" => 1)
-    assert_equal({ "a" => 1 }, s.load(id).data)
-  end
-
-  def test_per_request_ttl
-    s = store(idle_ttl: 3600)
-    short = s.with_idle_ttl(1)
-    assert_in_delta 1.0, short.idle_ttl, 0.001
-    assert_in_delta 3600.0, s.idle_ttl, 0.001
-    id, = short.create("a" => 1)
-    assert_operator short.load(id).expires_at, :<=, Time.now + 1.5
-    sleep 1.3
-    assert_nil s.load(id)
-  end
-
-  def test_stats
-    s = store
-    id, = s.create("a" => 1)
-    s.load(id)
-    stats = s.stats
-    assert_equal 1, stats[:creates]
-    assert_equal 1, stats[:hits]
-    assert_equal 0, stats[:errors][:connection]
-    assert_operator stats[:round_trips][:count], :>=, 2
-  end
-
-  def test_too_large
-    s = store(max_size: 100)
-    e = assert_raises(Sessionkeeper::TooLargeError) { s.create("a" => "x" * 200) }
-    assert_match(/max_size/, e.message)
-  end
-
-  # Bytes that are no session in any layout the engine has used (0xC1 is the
-  # one byte MessagePack never uses). Whether the engine reports them as
-  # undecodable (CodecError, after deleting them) or as "no session", the
-  # caller never gets them back as data, and the id holds nothing afterwards.
-  def test_corrupt_value_is_never_served
-    s = store
-    id, = s.create("a" => 1)
-    TestRedis.cli(url, "SET", TestRedis.storage_key(@prefix, id), "\xC1garbage".b)
-    begin
-      assert_nil s.load(id), "a corrupt session is no session"
-    rescue Sessionkeeper::CodecError => e
-      refute e.temporary?
-      refute_match(/garbage/, e.message, "messages never carry session payloads")
-    end
-    assert_nil s.load(id)
-    refute s.exists?(id)
-    refute s.touch(id)
-  end
-end
+require_relative "store_contract"
 
 class StoreStandaloneTest < Minitest::Test
   include StoreContract
@@ -209,5 +45,101 @@ class StoreErrorsTest < Minitest::Test
   def test_password_never_in_inspect
     store = Sessionkeeper::Store.new("redis://user:s3cret@127.0.0.1:1/0")
     refute_match(/s3cret/, store.inspect)
+  end
+end
+
+# serializer: :marshal, the opt-in for Ruby-only values.
+class StoreSerializerTest < Minitest::Test
+  Point = Struct.new(:x, :y)
+
+  def setup
+    @url = require_url(:standalone)
+    @prefix = TestRedis.unique_prefix("marshal")
+  end
+
+  def store(**options)
+    Sessionkeeper::Store.new(@url, key_prefix: @prefix, **options)
+  end
+
+  def test_unrepresentable_values_are_stored_with_marshal
+    require "date"
+    require "set"
+    s = store(serializer: :marshal)
+    data = {
+      "point" => Point.new(1, 2), "day" => Date.new(2024, 2, 29), "set" => Set[1, 2],
+      "big" => 2**80, "int_keys" => { 1 => "one" }, "latin1" => "caf\xE9".dup.force_encoding("UTF-8"),
+      "cart" => { "items" => [Point.new(3, 4)], "total" => 7 }, "plain" => "text", "when" => Time.at(0).utc
+    }
+    id, = s.create(data)
+    got = s.load(id).data
+    data.each { |k, v| assert_equal v, got[k], k }
+    assert_instance_of Point, got["cart"]["items"][0]
+
+    # What every other reader (no serializer) sees: only the offending values
+    # are dumped, each as a one-entry map holding Marshal bytes.
+    plain = store.load(id).data
+    assert_equal({ "total" => 7, "items" => [{ "__ruby_marshal__" => Marshal.dump(Point.new(3, 4)).b }] }, plain["cart"])
+    assert_equal "text", plain["plain"]
+    assert_equal Marshal.dump(2**80).b, plain["big"]["__ruby_marshal__"]
+  end
+
+  def test_change_detection_and_concurrent_saves_still_work
+    s = store(serializer: :marshal)
+    id, = s.create("point" => Point.new(1, 2), "n" => 1)
+    first = s.load(id)
+    second = s.load(id)
+    assert_equal :unchanged, s.save(id, first.baseline, first.data), "dumping the same object gives the same bytes"
+    first.data["point"] = Point.new(5, 6)
+    second.data["n"] = 2
+    assert_equal :saved, s.save(id, first.baseline, first.data)
+    assert_equal :saved, s.save(id, second.baseline, second.data)
+    assert_equal({ "point" => Point.new(5, 6), "n" => 2 }, s.load(id).data)
+  end
+
+  def test_a_hash_shaped_like_the_marker_round_trips_as_itself
+    s = store(serializer: :marshal)
+    lookalike = { "__ruby_marshal__" => Marshal.dump(Point.new(9, 9)).b }
+    id, = s.create("x" => lookalike)
+    assert_equal lookalike, s.load(id).data["x"], "stored data never reaches Marshal.load as if we dumped it"
+  end
+
+  def test_custom_serializer_object
+    codec = Object.new
+    def codec.dump(value) = "pt:#{value.x},#{value.y}"
+    def codec.load(bytes) = StoreSerializerTest::Point.new(*bytes.delete_prefix("pt:").split(",").map(&:to_i))
+    s = store(serializer: codec)
+    id, = s.create("p" => Point.new(7, 8))
+    assert_equal Point.new(7, 8), s.load(id).data["p"]
+    assert_equal "pt:7,8".b, store.load(id).data["p"]["__ruby_marshal__"]
+  end
+
+  def test_errors_name_the_key
+    e = assert_raises(Sessionkeeper::CodecError) { store.create("user" => Point.new(1, 2)) }
+    assert_match(/session key "user": cannot store an instance of StoreSerializerTest::Point.*serializer: :marshal/, e.message)
+    e = assert_raises(Sessionkeeper::CodecError) { store(serializer: :marshal).create("cb" => { "f" => -> {} }) }
+    assert_match(/session key "cb"\["f"\]: cannot store an instance of Proc: Marshal.dump failed \(TypeError\)/, e.message)
+    assert_raises(ArgumentError) { store(serializer: :yaml) }
+  end
+
+  # Rails apps autoload classes: a dumped object whose class is not loaded
+  # yet loads once the class is resolved.
+  def test_a_class_not_loaded_yet_is_autoloaded
+    require "tmpdir"
+    Object.const_set(:SkLateLoaded, Struct.new(:v))
+    id, = store(serializer: :marshal).create("late" => SkLateLoaded.new(1))
+    Object.send(:remove_const, :SkLateLoaded)
+    Dir.mktmpdir do |dir|
+      File.write(File.join(dir, "sk_late_loaded.rb"), "SkLateLoaded = Struct.new(:v)\n")
+      Object.autoload(:SkLateLoaded, File.join(dir, "sk_late_loaded.rb"))
+      assert_equal 1, store(serializer: :marshal).load(id).data["late"].v
+    end
+  ensure
+    Object.send(:remove_const, :SkLateLoaded) if Object.const_defined?(:SkLateLoaded, false)
+  end
+
+  def test_a_value_marshal_cannot_load_is_a_codec_error_naming_the_key
+    id, = store.create("bad" => { "__ruby_marshal__" => "\x04\x08garbage".b })
+    e = assert_raises(Sessionkeeper::CodecError) { store(serializer: :marshal).load(id) }
+    assert_match(/session key "bad": Marshal.load could not read the stored value/, e.message)
   end
 end

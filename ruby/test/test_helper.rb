@@ -12,8 +12,11 @@ require "sessionkeeper"
 module TestRedis
   module_function
 
+  URL_VARS = { standalone: "SK_REDIS_URL", cluster: "SK_CLUSTER_URL", sentinel: "SK_SENTINEL_URL",
+               tls: "SK_TLS_URL" }.freeze
+
   def url_for(topology)
-    name = { standalone: "SK_REDIS_URL", cluster: "SK_CLUSTER_URL" }.fetch(topology)
+    name = URL_VARS.fetch(topology)
     url = ENV[name]
     return url if url && !url.empty?
     raise "#{name} is not set (SK_REQUIRE_REDIS=1)" if ENV["SK_REQUIRE_REDIS"] == "1"
@@ -40,18 +43,33 @@ module TestRedis
     "#{prefix}2::#{Digest::SHA256.hexdigest(id)}"
   end
 
-  # Runs redis-cli against the server (or, with -c, the cluster) behind `url`.
-  # `stdin:` becomes the last argument, byte for byte (redis-cli -x).
+  # Runs redis-cli against the server (or, with -c, the cluster) behind `url`:
+  # over TLS for rediss:// (CA from SK_TLS_CA), and against the current
+  # master for redis+sentinel://. `stdin:` becomes the last argument, byte
+  # for byte (redis-cli -x).
   def cli(url, *args, stdin: nil)
-    host_port = url.sub(%r{\A[a-z+]+://}, "").split(",").first.split("/").first
-    host, port = host_port.split(":")
-    cmd = ["redis-cli", "-h", host, "-p", port]
+    host, port = first_host(url)
+    host, port = sentinel_master(host, port, url.split("/").last) if url.start_with?("redis+sentinel://")
+    cmd = ["redis-cli", "-h", host, "-p", port.to_s]
+    cmd += ["--tls", "--cacert", ENV.fetch("SK_TLS_CA")] if url.start_with?("rediss://")
     cmd << "-c" if url.include?("cluster")
     cmd << "-x" if stdin
     out, status = Open3.capture2e(*cmd, *args.map(&:to_s), stdin_data: stdin.to_s, binmode: true)
     raise "redis-cli #{args.join(' ')} failed: #{out}" unless status.success?
 
     out.strip
+  end
+
+  def first_host(url)
+    url.sub(%r{\A[a-z+]+://}, "").split(",").first.split("/").first.split(":")
+  end
+
+  # [host, port] of the master a Sentinel currently names.
+  def sentinel_master(host, port, name)
+    out, status = Open3.capture2e("redis-cli", "-h", host, "-p", port.to_s, "SENTINEL", "get-master-addr-by-name", name)
+    raise "SENTINEL get-master-addr-by-name failed: #{out}" unless status.success?
+
+    out.split("\n").map(&:strip).first(2)
   end
 
   # A TCP port with nothing listening on it.

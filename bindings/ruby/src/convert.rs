@@ -10,6 +10,17 @@
 //!
 //! Engine -> Ruby: strings are UTF-8, bytes are binary Strings, maps are Hashes
 //! with String keys, timestamps are UTC Times.
+//!
+//! Opt-in language-local values (`serializer: :marshal`): when the caller
+//! passes a serializer (a `Sessionkeeper::ValueSerializer`), a value the
+//! model cannot represent is not an error but is stored as the one-entry map
+//! `{MARK => bytes}`, the bytes being `serializer.dump(value, where)`; on the
+//! way back such a map becomes `serializer.load(bytes)`. Only the offending
+//! value is dumped (a Hash holding a Date keeps its other entries readable by
+//! every language), and the core's per-key change detection keeps working,
+//! since dumping the same object gives the same bytes. A user Hash that has
+//! the marker's shape is dumped too, so it comes back as it was and stored
+//! session data can never smuggle bytes into `load`.
 
 use magnus::prelude::*;
 use magnus::r_hash::ForEach;
@@ -21,8 +32,14 @@ use sessionkeeper_core::{Map, SessionData, Timestamp, Value as SkValue};
 
 use crate::error;
 
+/// The key of the one-entry map that holds a value dumped by the caller's
+/// serializer (see the module docs and ruby/README.md).
+pub const MARK: &str = "__ruby_marshal__";
+
 /// Converts a session Hash (the top level: one entry per session key).
-pub fn session_from_ruby(ruby: &Ruby, hash: RHash) -> Result<SessionData, Error> {
+/// `serializer` is `None` (strict: unrepresentable values are a CodecError
+/// naming the key) or the `Sessionkeeper::ValueSerializer` that dumps them.
+pub fn session_from_ruby(ruby: &Ruby, hash: RHash, serializer: Option<Value>) -> Result<SessionData, Error> {
     let mut out = SessionData::with_capacity(hash.len());
     let mut failure = None;
     hash.foreach(|k: Value, v: Value| {
@@ -33,7 +50,7 @@ pub fn session_from_ruby(ruby: &Ruby, hash: RHash) -> Result<SessionData, Error>
                 return Ok(ForEach::Stop);
             }
         };
-        match from_ruby(ruby, v, &child_path("", &key), 1) {
+        match from_ruby(ruby, v, &child_path("", &key), 1, serializer) {
             Ok(value) => {
                 out.insert(key, value);
                 Ok(ForEach::Continue)
@@ -86,8 +103,22 @@ fn key_from_ruby(ruby: &Ruby, key: Value, path: &str) -> Result<String, Error> {
     ))
 }
 
+/// `value` cannot be represented: dump it with the serializer if there is
+/// one, else fail with `message`.
+fn unrepresentable(ruby: &Ruby, value: Value, path: &str, serializer: Option<Value>, message: String) -> Result<SkValue, Error> {
+    let Some(serializer) = serializer else { return Err(error::codec(ruby, message)) };
+    // The serializer raises a CodecError naming `path` itself when it cannot
+    // dump the value either.
+    let dumped: RString = serializer.funcall("dump", (value, describe(path)))?;
+    // SAFETY: copied at once; no Ruby code runs while the slice is borrowed.
+    let bytes = unsafe { dumped.as_slice() }.to_vec();
+    let mut map = Map::with_capacity(1);
+    map.insert(MARK.to_owned(), SkValue::Bytes(bytes));
+    Ok(SkValue::Map(map))
+}
+
 /// `path` names the top-level key and the way down to `value`.
-pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize) -> Result<SkValue, Error> {
+pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize, serializer: Option<Value>) -> Result<SkValue, Error> {
     if depth > MAX_DEPTH {
         return Err(error::codec(
             ruby,
@@ -104,18 +135,20 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize) -> Result<
         return Ok(SkValue::Bool(false));
     }
     if let Some(i) = Integer::from_value(value) {
-        return i.to_i64().map(SkValue::Int).map_err(|_| {
-            error::raise(
+        return match i.to_i64() {
+            Ok(i) => Ok(SkValue::Int(i)),
+            Err(_) => unrepresentable(
                 ruby,
-                sessionkeeper_core::ErrorKind::Codec,
-                &format!(
+                value,
+                path,
+                serializer,
+                format!(
                     "{}: the Integer {} does not fit in 64 bits; store it as a String",
                     describe(path),
                     abbreviate(&value.to_string())
                 ),
-                false,
-            )
-        });
+            ),
+        };
     }
     if let Some(f) = Float::from_value(value) {
         return Ok(SkValue::Float(f.to_f64()));
@@ -126,16 +159,20 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize) -> Result<
             // nothing can mutate or free the string) while it is borrowed.
             return Ok(SkValue::Bytes(unsafe { s.as_slice() }.to_vec()));
         }
-        return s.to_string().map(SkValue::Str).map_err(|_| {
-            error::codec(
+        return match s.to_string() {
+            Ok(text) => Ok(SkValue::Str(text)),
+            Err(_) => unrepresentable(
                 ruby,
+                value,
+                path,
+                serializer,
                 format!(
                     "{}: the String cannot be read as text in its encoding ({}); use String#b to store raw bytes",
                     describe(path),
                     encoding_name(s)
                 ),
-            )
-        });
+            ),
+        };
     }
     if let Some(sym) = Symbol::from_value(value) {
         return Ok(SkValue::Str(sym.name()?.into_owned()));
@@ -145,18 +182,28 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize) -> Result<
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item: Value = array.entry(i as isize)?;
-            out.push(from_ruby(ruby, item, &format!("{path}[{i}]"), depth + 1)?);
+            out.push(from_ruby(ruby, item, &format!("{path}[{i}]"), depth + 1, serializer)?);
         }
         return Ok(SkValue::Array(out));
     }
     if let Some(hash) = RHash::from_value(value) {
+        if serializer.is_some() && hash.len() == 1 && hash.get(MARK).is_some() {
+            // Looks like a dumped value: dump it, so it comes back as this Hash.
+            return unrepresentable(ruby, value, path, serializer, String::new());
+        }
         let mut out = Map::with_capacity(hash.len());
         let mut failure = None;
+        let mut bad_key = None;
         hash.foreach(|k: Value, v: Value| {
-            let converted = key_from_ruby(ruby, k, path)
-                .and_then(|key| from_ruby(ruby, v, &child_path(path, &key), depth + 1).map(|v| (key, v)));
-            match converted {
-                Ok((key, v)) => {
+            let key = match key_from_ruby(ruby, k, path) {
+                Ok(key) => key,
+                Err(e) => {
+                    bad_key = Some(e);
+                    return Ok(ForEach::Stop);
+                }
+            };
+            match from_ruby(ruby, v, &child_path(path, &key), depth + 1, serializer) {
+                Ok(v) => {
                     out.insert(key, v);
                     Ok(ForEach::Continue)
                 }
@@ -166,13 +213,21 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize) -> Result<
                 }
             }
         })?;
-        return match failure {
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        return match bad_key {
+            // Keys that are not text: the whole Hash is what cannot be represented.
+            Some(_) if serializer.is_some() => unrepresentable(ruby, value, path, serializer, String::new()),
             Some(e) => Err(e),
             None => Ok(SkValue::Map(out)),
         };
     }
     if let Some(time) = Time::from_value(value) {
-        return timestamp(ruby, time, path);
+        return timestamp(ruby, time, path).or_else(|e| match serializer {
+            Some(_) => unrepresentable(ruby, value, path, serializer, String::new()),
+            None => Err(e),
+        });
     }
     // ActiveSupport::TimeWithZone and DateTime are not Time objects at the C
     // level but say they act like one; they convert without loss.
@@ -182,15 +237,18 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize) -> Result<
             return timestamp(ruby, time, path);
         }
     }
-    Err(error::codec(
+    unrepresentable(
         ruby,
+        value,
+        path,
+        serializer,
         format!(
             "{}: cannot store an instance of {} (sessions hold nil, true/false, Integer, Float, String, Symbol, Array, Hash and Time); \
-             store its id or a Hash of its attributes instead",
+             store its id or a Hash of its attributes instead, or opt into serializer: :marshal",
             describe(path),
             value.class().inspect()
         ),
-    ))
+    )
 }
 
 fn timestamp(ruby: &Ruby, time: Time, path: &str) -> Result<SkValue, Error> {
@@ -216,15 +274,26 @@ fn abbreviate(text: &str) -> String {
     }
 }
 
-pub fn session_to_ruby(ruby: &Ruby, data: SessionData) -> Result<RHash, Error> {
+/// `serializer`: `None`, or the `Sessionkeeper::ValueSerializer` that loads
+/// the values it dumped (without one they stay `{MARK => bytes}` Hashes,
+/// which is also what other languages see).
+pub fn session_to_ruby(ruby: &Ruby, data: SessionData, serializer: Option<Value>) -> Result<RHash, Error> {
     let hash = ruby.hash_new();
     for (k, v) in data {
-        hash.aset(ruby.str_new(&k), to_ruby(ruby, v)?)?;
+        let value = to_ruby(ruby, v, serializer, &child_path("", &k))?;
+        hash.aset(ruby.str_new(&k), value)?;
     }
     Ok(hash)
 }
 
-pub fn to_ruby(ruby: &Ruby, value: SkValue) -> Result<Value, Error> {
+fn dumped_bytes(map: &Map) -> Option<&[u8]> {
+    match map.get(MARK) {
+        Some(SkValue::Bytes(bytes)) if map.len() == 1 => Some(bytes),
+        _ => None,
+    }
+}
+
+pub fn to_ruby(ruby: &Ruby, value: SkValue, serializer: Option<Value>, path: &str) -> Result<Value, Error> {
     Ok(match value {
         SkValue::Nil => ruby.qnil().as_value(),
         SkValue::Bool(b) => b.into_value_with(ruby),
@@ -234,15 +303,19 @@ pub fn to_ruby(ruby: &Ruby, value: SkValue) -> Result<Value, Error> {
         SkValue::Bytes(b) => ruby.str_from_slice(&b).as_value(),
         SkValue::Array(items) => {
             let array = ruby.ary_new_capa(items.len());
-            for item in items {
-                array.push(to_ruby(ruby, item)?)?;
+            for (i, item) in items.into_iter().enumerate() {
+                array.push(to_ruby(ruby, item, serializer, &format!("{path}[{i}]"))?)?;
             }
             array.as_value()
         }
         SkValue::Map(map) => {
+            if let (Some(serializer), Some(bytes)) = (serializer, dumped_bytes(&map)) {
+                return serializer.funcall("load", (ruby.str_from_slice(bytes), describe(path)));
+            }
             let hash = ruby.hash_new();
             for (k, v) in map {
-                hash.aset(ruby.str_new(&k), to_ruby(ruby, v)?)?;
+                let value = to_ruby(ruby, v, serializer, &child_path(path, &k))?;
+                hash.aset(ruby.str_new(&k), value)?;
             }
             hash.as_value()
         }

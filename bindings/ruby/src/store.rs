@@ -136,11 +136,13 @@ impl RbStore {
     }
 
     /// `nil`, or `[data, baseline, created_at_ms, expires_at_ms, deadline_ms]`.
-    fn load(ruby: &Ruby, rb_self: &Self, id: String) -> Result<Option<RArray>, Error> {
+    /// `serializer` (here and below): `nil` or the `ValueSerializer` of
+    /// `serializer: :marshal` (see convert.rs).
+    fn load(ruby: &Ruby, rb_self: &Self, id: String, serializer: Option<Value>) -> Result<Option<RArray>, Error> {
         let store = rb_self.store.clone();
         let Some(loaded) = without_gvl(ruby, store.load(&id))? else { return Ok(None) };
         let out = ruby.ary_new_capa(5);
-        out.push(session_to_ruby(ruby, loaded.data)?)?;
+        out.push(session_to_ruby(ruby, loaded.data, serializer)?)?;
         out.push(RbBaseline::new(loaded.baseline))?;
         out.push(loaded.meta.created_at_ms)?;
         out.push(loaded.meta.expires_at_ms)?;
@@ -150,8 +152,15 @@ impl RbStore {
 
     /// `:saved`, `:unchanged`, or `:gone` (destroyed or expired meanwhile and
     /// NOT re-created: the caller starts a fresh session).
-    fn save(ruby: &Ruby, rb_self: &Self, id: String, baseline: &RbBaseline, data: RHash) -> Result<Symbol, Error> {
-        let data = session_from_ruby(ruby, data)?;
+    fn save(
+        ruby: &Ruby,
+        rb_self: &Self,
+        id: String,
+        baseline: &RbBaseline,
+        data: RHash,
+        serializer: Option<Value>,
+    ) -> Result<Symbol, Error> {
+        let data = session_from_ruby(ruby, data, serializer)?;
         let store = rb_self.store.clone();
         let mut owned = baseline.take(ruby)?;
         let out = without_gvl(ruby, store.save(&id, &mut owned, &data));
@@ -164,8 +173,8 @@ impl RbStore {
     }
 
     /// `[id, baseline]` of a new session holding `data`.
-    fn create(ruby: &Ruby, rb_self: &Self, data: RHash) -> Result<RArray, Error> {
-        let data = session_from_ruby(ruby, data)?;
+    fn create(ruby: &Ruby, rb_self: &Self, data: RHash, serializer: Option<Value>) -> Result<RArray, Error> {
+        let data = session_from_ruby(ruby, data, serializer)?;
         let store = rb_self.store.clone();
         let (id, baseline) = without_gvl(ruby, store.create(&data))?;
         let out = ruby.ary_new_capa(2);
@@ -175,8 +184,14 @@ impl RbStore {
     }
 
     /// Stores `data` under `id` only if no session has it; `nil` otherwise.
-    fn insert(ruby: &Ruby, rb_self: &Self, id: String, data: RHash) -> Result<Option<RbBaseline>, Error> {
-        let data = session_from_ruby(ruby, data)?;
+    fn insert(
+        ruby: &Ruby,
+        rb_self: &Self,
+        id: String,
+        data: RHash,
+        serializer: Option<Value>,
+    ) -> Result<Option<RbBaseline>, Error> {
+        let data = session_from_ruby(ruby, data, serializer)?;
         let store = rb_self.store.clone();
         Ok(without_gvl(ruby, store.insert(&id, &data))?.map(RbBaseline::new))
     }
@@ -201,9 +216,10 @@ impl RbStore {
         id: String,
         sources: RArray,
         data: RHash,
+        serializer: Option<Value>,
     ) -> Result<Option<RbBaseline>, Error> {
         let sources = legacy_sources(ruby, sources)?;
-        let data = session_from_ruby(ruby, data)?;
+        let data = session_from_ruby(ruby, data, serializer)?;
         let store = rb_self.store.clone();
         Ok(without_gvl(ruby, store.legacy_migrate(&id, &sources, &data))?.map(RbBaseline::new))
     }
@@ -290,17 +306,17 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     store.define_method("key_prefix", method!(RbStore::key_prefix, 0))?;
     store.define_method("target", method!(RbStore::target, 0))?;
     store.define_method("new_baseline", method!(RbStore::new_baseline, 0))?;
-    store.define_method("load", method!(RbStore::load, 1))?;
-    store.define_method("save", method!(RbStore::save, 3))?;
-    store.define_method("create", method!(RbStore::create, 1))?;
-    store.define_method("insert", method!(RbStore::insert, 2))?;
+    store.define_method("load", method!(RbStore::load, 2))?;
+    store.define_method("save", method!(RbStore::save, 4))?;
+    store.define_method("create", method!(RbStore::create, 2))?;
+    store.define_method("insert", method!(RbStore::insert, 3))?;
     store.define_method("destroy", method!(RbStore::destroy, 1))?;
     store.define_method("touch", method!(RbStore::touch, 1))?;
     store.define_method("exists?", method!(RbStore::exists, 1))?;
     store.define_method("renew", method!(RbStore::renew, 1))?;
     store.define_method("stats", method!(RbStore::stats, 0))?;
     store.define_method("legacy_read", method!(RbStore::legacy_read, 2))?;
-    store.define_method("legacy_migrate", method!(RbStore::legacy_migrate, 3))?;
+    store.define_method("legacy_migrate", method!(RbStore::legacy_migrate, 4))?;
     store.define_method("legacy_delete", method!(RbStore::legacy_delete, 2))?;
 
     let baseline = native.define_class("Baseline", ruby.class_object())?;

@@ -31,9 +31,12 @@ module Sessionkeeper
   # fail_open::             true (default): Redis trouble gives the request a fresh session that
   #                         is not saved and gets no cookie; false: raise Sessionkeeper::ConnectionError
   # serializer::            how redis-session-store wrote its sessions: :marshal (its default),
-  #                         :json, :hybrid, or an object with load/dump. Used only to read those
-  #                         sessions during migration; Sessionkeeper stores the engine's
-  #                         cross-language format
+  #                         :json, :hybrid, or an object with load/dump; used to read those
+  #                         sessions during migration. Given explicitly as :marshal or an object,
+  #                         it is also the opt-in for Ruby-only values: what the cross-language
+  #                         format cannot represent is stored dumped with it (see
+  #                         {Sessionkeeper::ValueSerializer} and the README's warning) instead of
+  #                         raising CodecError
   # legacy_sessions::       :redis_session_store reads a session redis-session-store wrote (under
   #                         the same key_prefix, private or public id) when a cookie has no
   #                         Sessionkeeper session, and rewrites it in our format, so switching
@@ -94,7 +97,9 @@ module Sessionkeeper
         engine[:key_prefix] = key_prefix if key_prefix
         engine.merge!(engine_options_from_redis(redis))
         engine[:idle_ttl] = @sk_base_ttl if @sk_base_ttl && !engine.key?(:idle_ttl)
-        Store.new(own[:url] || url_from_redis(redis), **engine)
+        # :json and :hybrid only describe the sessions being migrated.
+        value_serializer = own[:serializer] unless %i[json hybrid].include?(own[:serializer])
+        Store.new(own[:url] || url_from_redis(redis), serializer: value_serializer, **engine)
       end
       super(app, options)
     end
@@ -194,11 +199,19 @@ module Sessionkeeper
       store = sk_store_for(req.get_header(::Rack::RACK_SESSION_OPTIONS))
       store.load(id) || (@sk_legacy && sk_migrate(store, id))
     rescue Sessionkeeper::CodecError => e
-      # The engine has deleted the undecodable session already.
+      # The engine deletes a session it cannot decode; one holding a value
+      # serializer: could not load is deleted here, as redis-session-store does.
+      sk_destroy_quietly(store, id)
       @sk_callbacks[:on_session_load_error]&.call(e, id)
       nil
     rescue Sessionkeeper::Error => e
       sk_redis_down(req, e, id)
+      nil
+    end
+
+    def sk_destroy_quietly(store, id)
+      store.destroy(id)
+    rescue Sessionkeeper::Error
       nil
     end
 

@@ -16,6 +16,91 @@ module Sessionkeeper
   #   @return [Time, nil] the absolute deadline (absolute_ttl), if any
   Loaded = Struct.new(:data, :baseline, :created_at, :expires_at, :deadline)
 
+  # What `serializer: :marshal` (or a custom object with load/dump) does: the
+  # native converter hands it each value the cross-language model cannot
+  # represent, and stores the String it returns as the one-entry map
+  # `{"__ruby_marshal__" => <binary>}`; on load that map is handed back here.
+  # A load that names a class not loaded yet ("undefined class/module X")
+  # resolves X (which lets Rails' autoloader load it) and retries, as Rails'
+  # own Marshal-based session stores do. Every other failure, including a
+  # class that no longer exists, is a {CodecError} naming the session key,
+  # which the adapters treat like a corrupt session (on_session_load_error,
+  # session removed, fresh session) instead of an error page.
+  # @api private
+  class ValueSerializer
+    MARK = "__ruby_marshal__"
+
+    # @param option [:marshal, #load, #dump, nil]
+    # @return [ValueSerializer, nil]
+    def self.for(option)
+      case option
+      when nil, false then nil
+      when ValueSerializer then option
+      when :marshal then new(Marshal, "Marshal")
+      else
+        unless option.respond_to?(:load) && option.respond_to?(:dump)
+          raise ArgumentError, "serializer must be :marshal or respond to load and dump; got #{option.inspect}"
+        end
+
+        new(option, option.inspect)
+      end
+    end
+
+    def initialize(impl, name)
+      @impl = impl
+      @name = name
+    end
+
+    # @param where [String] e.g. 'session key "user"'
+    # @return [String] binary
+    def dump(value, where)
+      bytes = @impl.dump(value)
+      raise TypeError, "dump returned a #{bytes.class}, not a String" unless bytes.is_a?(String)
+
+      bytes.b
+    rescue CodecError
+      raise
+    rescue StandardError => e
+      raise CodecError, "#{where}: cannot store an instance of #{value.class}: #{@name}.dump failed (#{e.class}); " \
+                        "store its id or a Hash of its attributes instead"
+    end
+
+    def load(bytes, where)
+      attempts = 0
+      begin
+        @impl.load(bytes)
+      rescue ArgumentError, NameError => e
+        # Marshal's own message, or const_missing's NameError (Rails' classic autoloader).
+        missing = e.message[%r{\Aundefined class/module ([\w:]+)}, 1] ||
+                  (e.instance_of?(NameError) && e.name && e.name.to_s)
+        if missing && attempts < 10 && resolve(missing)
+          attempts += 1
+          retry
+        end
+        raise CodecError, "#{where}: #{@name}.load could not read the stored value (#{e.class}" \
+                          "#{missing ? ": undefined class/module #{missing}" : ''})"
+      rescue CodecError
+        raise
+      rescue StandardError => e
+        raise CodecError, "#{where}: #{@name}.load could not read the stored value (#{e.class})"
+      end
+    end
+
+    def inspect
+      "#<#{self.class.name} #{@name}>"
+    end
+
+    private
+
+    # Whether the constant exists now (const_get runs autoload / Zeitwerk).
+    def resolve(name)
+      Object.const_get(name)
+      true
+    rescue NameError
+      false
+    end
+  end
+
   # Sessions in Redis: the engine's store, with Ruby arguments.
   #
   # Every call that waits on Redis releases the GVL, and can be interrupted by
@@ -44,18 +129,26 @@ module Sessionkeeper
     #   ActiveSupport::Duration, or strings like "15m"; nil/false/0 turn a TTL
     #   off), codec: ("msgpack" or "json"), max_size: (bytes), tls_ca_file:,
     #   tls_insecure:
+    # @param serializer [:marshal, #load, #dump, nil] opt-in, Ruby-only:
+    #   values the cross-language model cannot represent are stored dumped
+    #   with it instead of raising CodecError (see the README's warning)
     # @raise [ConfigError] on a bad URL or option (the message names it)
-    def initialize(url = nil, **options)
+    def initialize(url = nil, serializer: nil, **options)
       url ||= ENV.fetch("REDIS_URL", DEFAULT_URL)
+      @serializer = ValueSerializer.for(serializer)
       @native = Native::Store.new(url.to_s, self.class.engine_options(options))
     end
 
     # @api private
-    def self.from_native(native)
+    def self.from_native(native, serializer = nil)
       store = allocate
       store.instance_variable_set(:@native, native)
+      store.instance_variable_set(:@serializer, serializer)
       store
     end
+
+    # @return [ValueSerializer, nil] the opt-in serializer, if any
+    attr_reader :serializer
 
     # Turns Ruby option values into the engine's strings.
     # @api private
@@ -84,9 +177,10 @@ module Sessionkeeper
     # @param id [String] the public id (the cookie's value)
     # @return [Loaded, nil] nil for a missing, expired or invalid id
     # @raise [CodecError] the stored session could not be decoded; it has been
-    #   deleted, so start a fresh one
+    #   deleted, so start a fresh one (when a value dumped by `serializer:`
+    #   cannot be loaded, the session is left as it is: destroy it yourself)
     def load(id)
-      data, baseline, created_ms, expires_ms, deadline_ms = @native.load(id.to_str)
+      data, baseline, created_ms, expires_ms, deadline_ms = @native.load(id.to_str, @serializer)
       return nil unless data
 
       Loaded.new(data, baseline, time_ms(created_ms), time_ms(expires_ms), time_ms(deadline_ms))
@@ -98,20 +192,20 @@ module Sessionkeeper
     # @return [Symbol] :saved, :unchanged (nothing sent), or :gone (the
     #   session was destroyed or expired meanwhile and was NOT re-created)
     def save(id, baseline, data)
-      @native.save(id.to_str, baseline, data.to_hash)
+      @native.save(id.to_str, baseline, data.to_hash, @serializer)
     end
 
     # Stores a new session under a fresh id.
     # @return [Array(String, Native::Baseline)]
     def create(data = {})
-      @native.create(data.to_hash)
+      @native.create(data.to_hash, @serializer)
     end
 
     # Stores `data` under `id` (one a framework generated) only if that id is
     # free.
     # @return [Native::Baseline, nil] nil when a session already has that id
     def insert(id, data)
-      @native.insert(id.to_str, data.to_hash)
+      @native.insert(id.to_str, data.to_hash, @serializer)
     end
 
     # @return [Boolean] false when there was no such session
@@ -150,7 +244,7 @@ module Sessionkeeper
     # store's format under `id` and deletes the peer's keys.
     # @return [Native::Baseline, nil] nil when another request migrated it first
     def legacy_migrate(id, sources, data)
-      @native.legacy_migrate(id.to_str, legacy_sources(sources), data.to_hash)
+      @native.legacy_migrate(id.to_str, legacy_sources(sources), data.to_hash, @serializer)
     end
 
     # For migration: deletes the peer's keys for `id`.
@@ -171,7 +265,7 @@ module Sessionkeeper
     # @return [Store]
     def with_idle_ttl(ttl)
       ms = ttl ? (ttl.to_f * 1000).round : nil
-      self.class.from_native(@native.with_idle_ttl(ms&.positive? ? ms : nil))
+      self.class.from_native(@native.with_idle_ttl(ms&.positive? ? ms : nil), @serializer)
     end
 
     # @return [Float, nil] the sliding expiry in seconds
