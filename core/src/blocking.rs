@@ -30,6 +30,12 @@ impl BlockingStore {
         self.store.load_blocking(id)
     }
 
+    /// `load` that `interrupt` can cut short from another thread (see
+    /// `Store::load_blocking_interruptible`).
+    pub fn load_interruptible(&self, id: &str, interrupt: &crate::runtime::Interrupt) -> Result<Option<Loaded>> {
+        self.store.load_blocking_interruptible(id, interrupt)
+    }
+
     pub fn save(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
         block_on(self.store.save(id, baseline, data))
     }

@@ -101,7 +101,16 @@ where
 /// `interrupt()` while the waiting thread is inside `block_on_interruptible`.
 #[derive(Clone, Default)]
 pub struct Interrupt {
-    inner: Arc<(std::sync::atomic::AtomicBool, tokio::sync::Notify)>,
+    inner: Arc<InterruptState>,
+}
+
+#[derive(Default)]
+struct InterruptState {
+    interrupted: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+    /// The socket a blocking read is waiting on (a load on the caller's own
+    /// socket): shut down to wake that read.
+    armed: Mutex<Option<std::os::fd::RawFd>>,
 }
 
 impl Interrupt {
@@ -112,17 +121,41 @@ impl Interrupt {
     /// Safe to call from any thread, any number of times, before or during
     /// the call; a call that has not started yet returns at once.
     pub fn interrupt(&self) {
-        self.inner.0.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.inner.1.notify_waiters();
+        self.inner.interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+        let armed = self.inner.armed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(fd) = *armed {
+            // SAFETY: `fd` stays open while armed: `disarm` takes this lock
+            // before the socket may be closed or reused. shutdown(2) only
+            // ends the connection; the blocked read returns and the socket is
+            // dropped, never pooled again.
+            unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        }
+    }
+
+    /// Registers the socket a blocking read is about to wait on. `false`
+    /// when already interrupted: do not start the read.
+    pub(crate) fn arm(&self, fd: std::os::fd::RawFd) -> bool {
+        let mut armed = self.inner.armed.lock().unwrap_or_else(|p| p.into_inner());
+        *armed = Some(fd);
+        !self.is_interrupted()
+    }
+
+    pub(crate) fn disarm(&self) {
+        *self.inner.armed.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub(crate) fn interrupted_error() -> crate::Error {
+        crate::Error::temporary(crate::ErrorKind::Timeout, "the call was interrupted")
     }
 
     pub fn is_interrupted(&self) -> bool {
-        self.inner.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.inner.interrupted.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn interrupted(&self) {
         loop {
-            let notified = self.inner.1.notified();
+            let notified = self.inner.notify.notified();
             tokio::pin!(notified);
             // Registers before checking the flag, so an interrupt between the
             // check and the await is not missed.
@@ -145,10 +178,21 @@ pub fn block_on_interruptible<T>(
     block_on(async {
         tokio::select! {
             biased;
-            _ = interrupt.interrupted() => Err(crate::Error::temporary(crate::ErrorKind::Timeout, "the call was interrupted")),
+            _ = interrupt.interrupted() => Err(Interrupt::interrupted_error()),
             out = fut => out,
         }
     })
+}
+
+/// `block_on_interruptible` with an interrupt, `block_on` without.
+pub(crate) fn block_on_unless_interrupted<T>(
+    fut: impl Future<Output = crate::Result<T>>,
+    interrupt: Option<&Interrupt>,
+) -> crate::Result<T> {
+    match interrupt {
+        Some(interrupt) => block_on_interruptible(fut, interrupt),
+        None => block_on(fut),
+    }
 }
 
 #[cfg(test)]

@@ -203,26 +203,39 @@ impl Store {
     }
 
     /// `load` for a caller that blocks its thread anyway (`BlockingStore`:
-    /// Ruby, Python, C): on standalone Redis without TLS the `GETEX` goes
-    /// out on a socket this thread reads itself, saving the two thread
-    /// hand-offs of a call through the runtime. Same semantics as `load`.
+    /// Python, C): on standalone Redis without TLS the `GETEX` goes out on a
+    /// socket this thread reads itself, saving the two thread hand-offs of a
+    /// call through the runtime. Same semantics as `load`.
     pub fn load_blocking(&self, id: &str) -> Result<Option<Loaded>> {
+        self.load_blocking_with(id, None)
+    }
+
+    /// `load_blocking` that another thread can cut short with
+    /// `Interrupt::interrupt` (Ruby's unblocking function): the call then
+    /// returns a temporary `Timeout` error ("interrupted"), and may simply be
+    /// retried, since a load changes nothing but the expiry.
+    pub fn load_blocking_interruptible(&self, id: &str, interrupt: &crate::runtime::Interrupt) -> Result<Option<Loaded>> {
+        self.load_blocking_with(id, Some(interrupt))
+    }
+
+    fn load_blocking_with(&self, id: &str, interrupt: Option<&crate::runtime::Interrupt>) -> Result<Option<Loaded>> {
         let loaded = match self.key(id) {
-            Some(key) => self.load_key_blocking(&key),
+            Some(key) => self.load_key_blocking(&key, interrupt),
             None => Ok(None),
         };
         self.count_load(loaded)
     }
 
-    fn load_key_blocking(&self, key: &str) -> Result<Option<Loaded>> {
+    fn load_key_blocking(&self, key: &str, interrupt: Option<&crate::runtime::Interrupt>) -> Result<Option<Loaded>> {
+        use crate::runtime::block_on_unless_interrupted as on_runtime;
         let backend = self.backend()?;
         let started = Instant::now();
-        let Some(fetched) = backend.load_on_this_thread(key, self.expiry()) else {
-            return crate::runtime::block_on(self.load_key(key, Some(self.expiry())));
+        let Some(fetched) = backend.load_on_this_thread(key, self.expiry(), interrupt) else {
+            return on_runtime(self.load_key(key, Some(self.expiry())), interrupt);
         };
         let fetched = self.timed(started, fetched);
         match self.decode_fetched(fetched) {
-            Err(e) if e.kind() == ErrorKind::Codec => crate::runtime::block_on(self.drop_undecodable(&backend, key, e)),
+            Err(e) if e.kind() == ErrorKind::Codec => on_runtime(self.drop_undecodable(&backend, key, e), interrupt),
             other => other,
         }
     }

@@ -110,3 +110,37 @@ fn blocking_loads_over_a_unix_socket() {
     let db0 = BlockingStore::new(sessionkeeper_core::Store::from_url_and_options(&url, [("key_prefix", "sktest:unix:")]).unwrap());
     assert_eq!(db0.load(&id).unwrap(), None);
 }
+
+#[test]
+fn an_interrupt_ends_a_blocking_load_waiting_on_its_own_socket() {
+    use sessionkeeper_core::runtime::Interrupt;
+    let Some((url, _)) = Target::Standalone.url() else { return };
+    // Redis stays paused for 60 s and the command timeout is 120 s: only the
+    // interrupt can end the wait before the 30 s hang guard trips.
+    let store = Target::Standalone.store(&[("command_timeout", "120s")]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
+    blocking.load(&id).unwrap().unwrap();
+    let mut admin = redis_conn(&url);
+    // WRITE (GETEX is one) so that the UNPAUSE below is not held too.
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(60_000).arg("WRITE").query(&mut admin).unwrap();
+    let interrupt = Interrupt::new();
+    let remote = interrupt.clone();
+    let trip = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        remote.interrupt();
+    });
+    let (b2, id2) = (blocking.clone(), id.clone());
+    let err = returns_within(Duration::from_secs(30), move || b2.load_interruptible(&id2, &interrupt).unwrap_err());
+    trip.join().unwrap();
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.message().contains("interrupted"), "{err}");
+    // The shut-down socket was not pooled: the next load works.
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
+    // An interrupt tripped before the call: it returns at once.
+    let tripped = Interrupt::new();
+    tripped.interrupt();
+    assert_eq!(blocking.load_interruptible(&id, &tripped).unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(blocking.load_interruptible(&id, &Interrupt::new()).unwrap().is_some());
+}

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Credentials, Topology};
 use crate::error::{Error, ErrorKind, Result};
+use crate::runtime::Interrupt;
 
 /// Idle sockets kept for reuse; more callers than this at once open extra
 /// sockets that are closed after use.
@@ -81,7 +82,10 @@ impl Direct {
     /// `GETEX key PX idle_ms` (`GET` when `idle_ms` is 0): the stored string,
     /// or `None` for a missing key or one holding another type. A socket that
     /// broke while idle gets one retry on a new one; a timeout does not.
-    pub fn get(&self, key: &str, idle_ms: u64) -> Result<Option<Vec<u8>>> {
+    ///
+    /// With an `interrupt`, tripping it from another thread shuts the socket
+    /// down, which ends the wait at once (Ruby's unblocking function).
+    pub fn get(&self, key: &str, idle_ms: u64, interrupt: Option<&Interrupt>) -> Result<Option<Vec<u8>>> {
         let idle_arg = idle_ms.to_string();
         let command =
             if idle_ms > 0 { encode(&[b"GETEX", key.as_bytes(), b"PX", idle_arg.as_bytes()]) } else { encode(&[b"GET", key.as_bytes()]) };
@@ -91,7 +95,21 @@ impl Direct {
             None => (self.connect()?, true),
         };
         loop {
-            match conn.call(&command, self.command_timeout) {
+            if let Some(interrupt) = interrupt {
+                if !interrupt.arm(conn.fd()) {
+                    interrupt.disarm();
+                    return Err(Interrupt::interrupted_error());
+                }
+            }
+            let reply = conn.call(&command, self.command_timeout);
+            if let Some(interrupt) = interrupt {
+                interrupt.disarm();
+                if interrupt.is_interrupted() {
+                    // The socket may be shut down: dropped, never pooled.
+                    return Err(Interrupt::interrupted_error());
+                }
+            }
+            match reply {
                 Ok(reply) => {
                     let out = match reply {
                         Reply::Nil => Ok(None),
@@ -201,6 +219,14 @@ fn server_error(text: &str) -> Error {
 }
 
 impl Conn {
+    fn fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match &self.stream {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
     /// Sends one command and reads its reply within `limit`. Any error
     /// leaves the socket in an unknown state: the caller drops it.
     fn call(&mut self, command: &[u8], limit: Duration) -> Result<Reply> {

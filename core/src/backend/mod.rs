@@ -130,20 +130,26 @@ impl Backend {
     /// For blocking callers: a plain load (the store's default window) done
     /// on the calling thread's own socket, then finished like `load`.
     /// `None` when this backend has no such path: call `load`.
-    pub fn load_on_this_thread(&self, key: &str, expiry: Expiry) -> Option<Result<Option<Record>>> {
+    pub fn load_on_this_thread(
+        &self,
+        key: &str,
+        expiry: Expiry,
+        interrupt: Option<&crate::runtime::Interrupt>,
+    ) -> Option<Result<Option<Record>>> {
         let Backend::Redis(r) = self else { return None };
         let direct = r.direct().filter(|_| !expiry.explicit)?;
+        // Rare: the follow-up commands go through the runtime.
+        let on_runtime = |fut| crate::runtime::block_on_unless_interrupted(fut, interrupt);
         let finish = || -> Result<Option<Record>> {
-            match Sliding::after_get(direct.get(key, expiry.idle_ms)?, expiry.idle_ms)? {
+            match Sliding::after_get(direct.get(key, expiry.idle_ms, interrupt)?, expiry.idle_ms)? {
                 Sliding::Missing => Ok(None),
-                // Rare: these go through the runtime.
                 Sliding::PastDeadline => {
-                    crate::runtime::block_on(r.delete(key))?;
+                    crate::runtime::block_on_unless_interrupted(r.delete(key), interrupt)?;
                     Ok(None)
                 }
                 Sliding::Found { record, correction } => {
                     if let Some(at) = correction {
-                        crate::runtime::block_on(r.set_expiry(key, at))?;
+                        on_runtime(r.set_expiry(key, at))?;
                     }
                     Ok(Some(record))
                 }
