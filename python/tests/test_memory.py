@@ -55,11 +55,13 @@ def test_sync_load_save_cycles_do_not_grow(standalone_url):
 
     growth = measured(run, 2_000, CYCLES)
     store.destroy(sid)
+    print(f"sync: RSS grew by {growth} KiB over {CYCLES} cycles")
     assert growth < BOUND_KIB, f"RSS grew by {growth} KiB over {CYCLES} load/save cycles"
 
 
 def test_async_load_save_cycles_do_not_grow(standalone_url):
     store = sk.AsyncStore(standalone_url)
+    tasks = 8  # concurrent sessions; CYCLES cycles in all
 
     async def cycles(sid, n):
         for i in range(n):
@@ -68,18 +70,23 @@ def test_async_load_save_cycles_do_not_grow(standalone_url):
             data["i"] = i
             assert await store.save(sid, loaded.baseline, data) == "saved"
 
+    async def all_cycles(sids, total):
+        await asyncio.gather(*(cycles(sid, total // len(sids)) for sid in sids))
+
     async def main():
-        sid, _ = await store.create(PAYLOAD)
-        await cycles(sid, 2_000)
+        sids = [(await store.create(PAYLOAD))[0] for _ in range(tasks)]
+        await all_cycles(sids, 2_000)
         gc.collect()
         before = rss_kib()
-        await cycles(sid, CYCLES)
+        await all_cycles(sids, CYCLES)
         gc.collect()
         growth = rss_kib() - before
-        await store.destroy(sid)
+        for sid in sids:
+            await store.destroy(sid)
         return growth
 
     growth = asyncio.run(main())
+    print(f"async: RSS grew by {growth} KiB over {CYCLES} cycles")
     assert growth < BOUND_KIB, f"RSS grew by {growth} KiB over {CYCLES} async load/save cycles"
 
 
@@ -104,4 +111,5 @@ def test_errors_do_not_grow(dead_url):
         asyncio.run(failing())
 
     growth = measured(run, 300, ERRORS)
+    print(f"errors: RSS grew by {growth} KiB over {ERRORS} failed calls")
     assert growth < BOUND_KIB, f"RSS grew by {growth} KiB over {ERRORS} failed calls"
