@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Ruby gem's tests: builds the extension once (debug), runs the minitest
-# suites against real Redis (standalone and Cluster) and a real Rails 6.1 app,
+# suites against real Redis (standalone, Cluster, Sentinel, TLS) and a real Rails 6.1 app,
 # then a packaging smoke test (stage, gem build, gem install into a temporary
 # GEM_HOME, which compiles in release, and require from another directory).
 #
@@ -34,8 +34,11 @@ run_suites() {
   local rb=(timeout 300 ruby -W0 -Iruby/lib -Iruby/test)
   suite "store, GVL, fork, Rack" "${rb[@]}" -e 'ARGV.each { |f| require File.expand_path(f) }' \
     ruby/test/store_test.rb ruby/test/gvl_test.rb ruby/test/fork_test.rb ruby/test/rack_test.rb
+  suite "Sentinel and TLS: store, Rack, failures, failover" "${rb[@]}" ruby/test/topology_test.rb
   suite "Rails on standalone Redis" env SK_TEST_TOPOLOGY=standalone "${rb[@]}" ruby/test/rails_test.rb
   suite "Rails on Redis Cluster" env SK_TEST_TOPOLOGY=cluster "${rb[@]}" ruby/test/rails_test.rb
+  suite "Rails through Sentinel" env SK_TEST_TOPOLOGY=sentinel "${rb[@]}" ruby/test/rails_test.rb
+  suite "Rails over TLS" env SK_TEST_TOPOLOGY=tls "${rb[@]}" ruby/test/rails_test.rb
   if [ -f ruby/test/puma_test.rb ]; then
     suite "Puma preload_app! with 2 workers" "${rb[@]}" ruby/test/puma_test.rb
   fi
@@ -45,7 +48,7 @@ run_suites() {
 export -f run_suites
 
 status=0
-scripts/with-redis.sh standalone cluster -- bash -c run_suites || status=1
+scripts/with-redis.sh standalone cluster sentinel tls -- bash -c run_suites || status=1
 
 if [ "${SK_RUBY_SKIP_PACKAGING:-0}" != 1 ]; then
   echo "== ruby: packaging smoke test (stage, gem build, gem install --local in release)"

@@ -45,10 +45,17 @@ module SkTest
     end
   end
 
+  # SK_TEST_TOPOLOGY=standalone|cluster|sentinel|tls picks the Redis the app uses.
   def self.url
-    topology = (ENV["SK_TEST_TOPOLOGY"] || "standalone")
-    name = topology == "cluster" ? "SK_CLUSTER_URL" : "SK_REDIS_URL"
+    # (The same names as TestRedis::URL_VARS; Puma loads this file without test_helper.)
+    name = { "standalone" => "SK_REDIS_URL", "cluster" => "SK_CLUSTER_URL", "sentinel" => "SK_SENTINEL_URL",
+             "tls" => "SK_TLS_URL" }.fetch(ENV["SK_TEST_TOPOLOGY"] || "standalone")
     ENV.fetch(name) { raise "#{name} is not set: run under scripts/with-redis.sh" }
+  end
+
+  # Engine options the topology needs (the CA of the TLS topology's server).
+  def self.engine_options
+    ENV["SK_TEST_TOPOLOGY"] == "tls" ? { tls_ca_file: ENV.fetch("SK_TLS_CA") } : {}
   end
 
   KEY_PREFIX = "sktest:rails:#{Process.pid}:"
@@ -69,6 +76,7 @@ module SkTest
                          key_prefix: KEY_PREFIX,
                          command_timeout: 0.5,
                          same_site: :lax,
+                         **SkTest.engine_options,
                          on_redis_down: ->(e, _env, sid) { SkTest.redis_down_calls << [e, sid] },
                          on_session_load_error: ->(e, sid) { SkTest.load_errors << [e, sid] }
 

@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
 # A real Rails 6.1 app (test/rails_app.rb) driven by ActionDispatch::IntegrationTest.
-# Run once per topology: SK_TEST_TOPOLOGY=standalone|cluster (one Rails app per process).
+# Run once per topology: SK_TEST_TOPOLOGY=standalone|cluster|sentinel|tls (one Rails app per process).
 require_relative "test_helper"
 require_relative "rails_app"
 require "active_support/test_case"
@@ -14,7 +14,7 @@ module RailsTestHelpers
 
   def store
     # Loading slides the expiry: use the app's, and pttl to look without touching.
-    @store ||= Sessionkeeper::Store.new(SkTest.url, key_prefix: SkTest::KEY_PREFIX, idle_ttl: 3600)
+    @store ||= Sessionkeeper::Store.new(SkTest.url, key_prefix: SkTest::KEY_PREFIX, idle_ttl: 3600, **SkTest.engine_options)
   end
 
   # Milliseconds the session has left in Redis, read without sliding it.
@@ -329,7 +329,7 @@ class RailsMigrationTest < ActionDispatch::IntegrationTest
   end
 
   def build_app(rss_shape: true, **options)
-    store_options = { key: COOKIE, on_session_load_error: ->(e, sid) { @errors << [e, sid] } }
+    store_options = { key: COOKIE, on_session_load_error: ->(e, sid) { @errors << [e, sid] }, **SkTest.engine_options }
     store_options[:redis] = { url: SkTest.url, key_prefix: @prefix, expire_after: 3600 } if rss_shape
     store_options.merge!(options)
     stack = Rack::Builder.new do
@@ -353,7 +353,7 @@ class RailsMigrationTest < ActionDispatch::IntegrationTest
   end
 
   def our_store
-    Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600)
+    Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600, **SkTest.engine_options)
   end
 
   def test_marshal_session_under_the_private_id_is_migrated
@@ -438,7 +438,7 @@ class RailsMarshalTest < ActionDispatch::IntegrationTest
   def app
     @app ||= begin
       store_options = { url: SkTest.url, key: COOKIE, key_prefix: @prefix, serializer: :marshal,
-                        on_session_load_error: ->(e, sid) { @errors << [e, sid] } }
+                        on_session_load_error: ->(e, sid) { @errors << [e, sid] }, **SkTest.engine_options }
       stack = Rack::Builder.new do
         use ActionDispatch::Cookies
         use ActionDispatch::Session::SessionkeeperStore, store_options
@@ -449,7 +449,7 @@ class RailsMarshalTest < ActionDispatch::IntegrationTest
   end
 
   def plain_store
-    Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600)
+    Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600, **SkTest.engine_options)
   end
 
   def test_objects_round_trip_and_changes_are_still_per_key
