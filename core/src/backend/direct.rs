@@ -49,6 +49,8 @@ enum Stream {
 struct Conn {
     stream: Stream,
     buf: Vec<u8>,
+    /// What the socket's timeouts are set to.
+    timeouts: Option<Duration>,
 }
 
 enum Reply {
@@ -168,7 +170,7 @@ impl Direct {
             }
             Target::Unix(path) => Stream::Unix(UnixStream::connect(path).map_err(unreachable)?),
         };
-        let mut conn = Conn { stream, buf: Vec::with_capacity(512) };
+        let mut conn = Conn { stream, buf: Vec::with_capacity(512), timeouts: None };
         for command in &self.handshake {
             match conn.call(command, self.connect_timeout)? {
                 Reply::Error(e) => return Err(server_error(&e)),
@@ -234,6 +236,7 @@ impl Conn {
         self.buf.clear();
         self.set_timeouts(limit).map_err(io_error)?;
         self.write_all(command).map_err(io_error)?;
+        let mut first_read = true;
         loop {
             if let Some(reply) = parse(&self.buf)? {
                 return Ok(reply);
@@ -242,7 +245,12 @@ impl Conn {
             if left.is_zero() {
                 return Err(timeout(limit));
             }
-            self.set_timeouts(left).map_err(io_error)?;
+            // A reply in one read is the common case: the timeouts already set
+            // for the whole call hold; later reads get what is left.
+            if !first_read {
+                self.set_timeouts(left).map_err(io_error)?;
+            }
+            first_read = false;
             let mut chunk = [0u8; 4096];
             match self.read(&mut chunk) {
                 Ok(0) => return Err(Error::temporary(ErrorKind::Connection, "Redis closed the connection")),
@@ -256,7 +264,13 @@ impl Conn {
         }
     }
 
-    fn set_timeouts(&self, limit: Duration) -> std::io::Result<()> {
+    /// Sets the socket's read and write timeouts, skipping the system calls
+    /// when they are already `limit`.
+    fn set_timeouts(&mut self, limit: Duration) -> std::io::Result<()> {
+        if self.timeouts == Some(limit) {
+            return Ok(());
+        }
+        self.timeouts = Some(limit);
         let limit = Some(limit.max(Duration::from_millis(1)));
         match &self.stream {
             Stream::Tcp(s) => {
