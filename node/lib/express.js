@@ -357,10 +357,19 @@ class SessionkeeperStore extends Base {
 
   // connect-redis' rule, in milliseconds: a ttl function wins, then the
   // cookie's expiry, then the ttl option; undefined means the store's idle_ttl.
+  // A cookie with a maxAge slides (express-session moves `expires` to now +
+  // maxAge at the end of every request), so its window is the maxAge itself:
+  // stored with the session, the engine slides by it on every load.
   _ttlMs (sess) {
     if (typeof this.ttl === 'function') return Math.ceil(Number(this.ttl(sess)) * 1000)
-    const expires = sess && sess.cookie && sess.cookie.expires
-    if (expires) return new Date(expires).getTime() - Date.now()
+    const cookie = sess && sess.cookie
+    const expires = cookie && cookie.expires
+    if (expires) {
+      const left = new Date(expires).getTime() - Date.now()
+      if (!(left > 0)) return 0
+      const window = cookie.originalMaxAge
+      return typeof window === 'number' && window > 0 ? configuredWindow(window) : left
+    }
     return this._ttlOptionMs()
   }
 
@@ -372,6 +381,15 @@ class SessionkeeperStore extends Base {
   _ttlOptionMs () {
     return typeof this.ttl === 'number' ? Math.ceil(this.ttl * 1000) : undefined
   }
+}
+
+// express-session derives originalMaxAge from a Date, so a configured
+// 60000 can arrive as 59999: the window the app configured is the whole
+// second within a few milliseconds (so it matches an engine idle_ttl set to
+// the same maxAge, and loads need no expiry correction).
+function configuredWindow (ms) {
+  const whole = Math.round(ms / 1000) * 1000
+  return whole > 0 && Math.abs(whole - ms) <= 5 ? whole : Math.ceil(ms)
 }
 
 function sameTtl (a, b) {

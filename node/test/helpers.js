@@ -53,6 +53,17 @@ function storageKey (prefix, id) {
   return `${prefix}2::${crypto.createHash('sha256').update(id).digest('hex')}`
 }
 
+/** The opaque handle of a session id (`Store#handles()` lists these): "2::" + sha256(id). */
+function handleOf (id) {
+  return `2::${crypto.createHash('sha256').update(id).digest('hex')}`
+}
+
+/** What the engine holds for a session, read through the store API without sliding it (null: none). */
+function peek (store, id) {
+  const engine = store.store || store
+  return engine.peekHandle(handleOf(id))
+}
+
 function uniquePrefix (label) {
   return `sk-node-test:${label}:${crypto.randomBytes(4).toString('hex')}:`
 }
@@ -218,6 +229,8 @@ module.exports = {
   noRedis,
   redisCli,
   storageKey,
+  handleOf,
+  peek,
   uniquePrefix,
   sleep,
   closedPort,
