@@ -109,3 +109,36 @@ class RackSessionTest < Minitest::Test
     assert_kind_of Sessionkeeper::ConnectionError, @down.first[0]
   end
 end
+
+# Shared mode through the plain Rack middleware (Sinatra, Roda).
+class RackSharedModeTest < Minitest::Test
+  SECRET = "the shared secret, at least 32 bytes long"
+
+  def setup
+    url = require_url(:standalone)
+    prefix = TestRedis.unique_prefix("rack-shared")
+    @store = Sessionkeeper::Store.new(url, key_prefix: prefix, idle_ttl: 600)
+    @browser = Rack::Test::Session.new(Rack::Builder.new do
+      use Sessionkeeper::Rack::Session, url: url, key: "shared_session", key_prefix: prefix, shared_secret: SECRET
+      run RackSessionTest::ENDPOINT
+    end.to_app)
+  end
+
+  def test_issues_and_accepts_signed_cookies_only
+    @browser.get "/set?a=1"
+    raw = @browser.last_response.headers["Set-Cookie"][/\Ashared_session=([^;]*)/, 1]
+    id = Sessionkeeper.unsign_cookie(Rack::Utils.unescape(raw), SECRET)
+    refute_nil id
+    assert_equal({ "a" => "1" }, @store.load(id).data)
+
+    other, = @store.create("b" => "2")
+    @browser.clear_cookies
+    @browser.set_cookie("shared_session=#{Rack::Utils.escape(Sessionkeeper.sign_cookie(other, SECRET))}")
+    @browser.get "/get?k=b"
+    assert_equal '"2"', @browser.last_response.body
+    @browser.clear_cookies
+    @browser.set_cookie("shared_session=#{other}")
+    @browser.get "/get?k=b"
+    assert_equal "nil", @browser.last_response.body, "a plain id is no session in shared mode"
+  end
+end

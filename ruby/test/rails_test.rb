@@ -485,3 +485,126 @@ class RailsMarshalTest < ActionDispatch::IntegrationTest
     assert_nil plain.load(id), "removed, as redis-session-store does"
   end
 end
+
+# Shared mode (issue 7): shared_secret: makes the store issue the session
+# cookie as the engine-signed value (express-session's format) and accept
+# only cookies that verify.
+class RailsSharedModeTest < ActionDispatch::IntegrationTest
+  include RailsTestHelpers
+
+  SECRET = "the shared secret, at least 32 bytes long"
+  OLD = "the secret being retired, also 32+ bytes"
+
+  def setup
+    @prefix = TestRedis.unique_prefix("shared")
+  end
+
+  def build_app(secret)
+    store_options = { url: SkTest.url, key: COOKIE, key_prefix: @prefix, shared_secret: secret,
+                      expire_after: 3600, **SkTest.engine_options }
+    stack = Rack::Builder.new do
+      use ActionDispatch::Cookies
+      use ActionDispatch::Session::SessionkeeperStore, store_options
+      run Rails.application.routes
+    end.to_app
+    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+  end
+
+  def app
+    @app ||= build_app(SECRET)
+  end
+
+  def store
+    @store ||= Sessionkeeper::Store.new(SkTest.url, key_prefix: @prefix, idle_ttl: 3600, **SkTest.engine_options)
+  end
+
+  # The cookie value as the browser holds it, i.e. as Set-Cookie wrote it.
+  def raw_cookie
+    session_set_cookie&.then { |line| line[/\A#{COOKIE}=([^;]*)/, 1] }
+  end
+
+  # A session the engine stored, and a signature with both '+' and '/' in it,
+  # so that the escaping round trip is really exercised.
+  def signed_session(secret = SECRET, data = { "user_id" => 42 })
+    loop do
+      id, = store.create(data)
+      value = Sessionkeeper.sign_cookie(id, secret)
+      return [id, value] if value.include?("+") && value.include?("/")
+
+      store.destroy(id)
+    end
+  end
+
+  def test_issues_the_signed_cookie
+    get "/set", params: { a: "1" }
+    raw = raw_cookie
+    assert_match(/\As%3A\h{32}\.[A-Za-z0-9%]+\z/, raw, "Rack percent-encodes the signed value")
+    value = Rack::Utils.unescape(raw)
+    id = Sessionkeeper.unsign_cookie(value, SECRET)
+    refute_nil id, "the engine verifies the cookie the adapter issued"
+    assert_equal Sessionkeeper.sign_cookie(id, SECRET), value
+    assert_equal({ "a" => "1" }, store.load(id).data)
+    get "/get", params: { k: "a" }
+    assert_equal '"1"', response.body, "and the adapter reads it back"
+  end
+
+  def test_accepts_a_cookie_the_engine_signed
+    _id, value = signed_session
+    cookies[COOKIE] = Rack::Utils.escape(value)
+    get "/get", params: { k: "user_id" }
+    assert_equal "42", response.body
+  end
+
+  def test_the_value_survives_every_escaping
+    id, value = signed_session
+    forms = { "as Rack writes it" => Rack::Utils.escape(value), "raw (Werkzeug)" => value,
+              "in double quotes (Django)" => "\"#{value}\"", "with + form-decoded to a space" => value.tr("+", " ") }
+    forms.each do |what, form|
+      reset!
+      cookies[COOKIE] = form
+      get "/get", params: { k: "user_id" }
+      assert_equal "42", response.body, "#{what}: #{form}"
+      assert_equal 42, store.load(id).data["user_id"]
+    end
+  end
+
+  def test_rejects_tampered_unsigned_and_foreign_cookies
+    id, value = signed_session
+    tampered = value.sub(/\.(.)/) { ".#{Regexp.last_match(1) == 'A' ? 'B' : 'A'}" }
+    other_id, = store.create("user_id" => 7)
+    { "tampered" => tampered, "a bare id" => id, "another secret" => Sessionkeeper.sign_cookie(id, OLD),
+      "another id under this signature" => value.sub(id, other_id), "garbage" => "s:%%%" }.each do |what, bad|
+      reset!
+      cookies[COOKIE] = Rack::Utils.escape(bad)
+      get "/get", params: { k: "user_id" }
+      assert_equal "nil", response.body, "#{what} is no session"
+      get "/set", params: { fresh: "yes" }
+      fresh = Sessionkeeper.unsign_cookie(Rack::Utils.unescape(raw_cookie), SECRET)
+      refute_nil fresh, "#{what}: a fresh, signed session is issued"
+      refute_equal id, fresh
+      assert_equal({ "fresh" => "yes" }, store.load(fresh).data)
+    end
+    assert_equal({ "user_id" => 42 }, store.load(id).data, "the real session is untouched")
+  end
+
+  def test_rotation
+    @app = build_app([SECRET, OLD])
+    id, old_value = signed_session(OLD)
+    cookies[COOKIE] = Rack::Utils.escape(old_value)
+    get "/set", params: { seen: "yes" }
+    assert_equal({ "user_id" => 42, "seen" => "yes" }, store.load(id).data, "a cookie signed with the old secret verifies")
+    assert_equal Sessionkeeper.sign_cookie(id, SECRET), Rack::Utils.unescape(raw_cookie), "and is re-issued signed with the new one"
+
+    @app = build_app(SECRET) # the old secret retired
+    reset!
+    cookies[COOKIE] = Rack::Utils.escape(old_value)
+    get "/get", params: { k: "user_id" }
+    assert_equal "nil", response.body
+  end
+
+  def test_bad_secrets_fail_at_boot
+    assert_raises(Sessionkeeper::ConfigError) { build_app("too short") }
+    assert_raises(Sessionkeeper::ConfigError) { build_app([]) }
+    assert_raises(Sessionkeeper::ConfigError) { build_app([SECRET, "short"]) }
+  end
+end

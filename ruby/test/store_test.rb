@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "store_contract"
+require "rack/utils"
 
 class StoreStandaloneTest < Minitest::Test
   include StoreContract
@@ -141,5 +142,50 @@ class StoreSerializerTest < Minitest::Test
     id, = store.create("bad" => { "__ruby_marshal__" => "\x04\x08garbage".b })
     e = assert_raises(Sessionkeeper::CodecError) { store(serializer: :marshal).load(id) }
     assert_match(/session key "bad": Marshal.load could not read the stored value/, e.message)
+  end
+end
+
+# Shared mode's cookie (issue 7): the engine signs and verifies; these check
+# the Ruby API and the format against an HMAC computed here, independently.
+class CookieSigningTest < Minitest::Test
+  SECRET = "a shared secret of at least 32 bytes!"
+  OLD = "the previous secret, also 32 bytes or more"
+
+  def test_format_is_express_sessions
+    require "openssl"
+    require "base64"
+    id = Sessionkeeper::Store.generate_id
+    value = Sessionkeeper.sign_cookie(id, SECRET)
+    expected = Base64.strict_encode64(OpenSSL::HMAC.digest("SHA256", SECRET, id)).delete("=")
+    assert_equal "s:#{id}.#{expected}", value
+    assert_equal id, Sessionkeeper.unsign_cookie(value, SECRET)
+    assert_equal id, Sessionkeeper.unsign_cookie(value, [SECRET])
+  end
+
+  def test_rotation_and_rejection
+    id = Sessionkeeper::Store.generate_id
+    old_value = Sessionkeeper.sign_cookie(id, OLD)
+    assert_equal id, Sessionkeeper.unsign_cookie(old_value, [SECRET, OLD]), "every secret verifies"
+    assert_nil Sessionkeeper.unsign_cookie(old_value, [SECRET]), "a retired secret no longer does"
+    value = Sessionkeeper.sign_cookie(id, SECRET)
+    [id, value.sub(/.\z/) { |c| c == "A" ? "B" : "A" }, value.delete_prefix("s:"), "#{value}x", "", "s:"].each do |bad|
+      assert_nil Sessionkeeper.unsign_cookie(bad, SECRET), bad
+    end
+  end
+
+  def test_escaped_forms_are_accepted
+    id = Sessionkeeper::Store.generate_id
+    value = Sessionkeeper.sign_cookie(id, SECRET)
+    [Rack::Utils.escape(value), "\"#{value}\"", value.tr("+", " ")].each do |form|
+      assert_equal id, Sessionkeeper.unsign_cookie(form, SECRET), form
+    end
+  end
+
+  def test_bad_secrets_are_config_errors
+    id = Sessionkeeper::Store.generate_id
+    assert_raises(Sessionkeeper::ConfigError) { Sessionkeeper.sign_cookie(id, "short") }
+    assert_raises(Sessionkeeper::ConfigError) { Sessionkeeper.unsign_cookie("s:x.y", ["short"]) }
+    assert_raises(Sessionkeeper::ConfigError) { Sessionkeeper.unsign_cookie("s:x.y", []) }
+    assert_raises(Sessionkeeper::InvalidIdError) { Sessionkeeper.sign_cookie("not an id", SECRET) }
   end
 end

@@ -8,6 +8,7 @@
 //! native classes (`store.rs`); every session rule lives in the core.
 
 mod convert;
+mod cookie;
 mod error;
 mod nogvl;
 mod store;
@@ -16,5 +17,6 @@ use magnus::{Error, Ruby};
 
 #[magnus::init]
 fn init(ruby: &Ruby) -> Result<(), Error> {
-    store::init(ruby)
+    store::init(ruby)?;
+    cookie::init(ruby)
 }

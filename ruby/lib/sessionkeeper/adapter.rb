@@ -43,6 +43,12 @@ module Sessionkeeper
   #                         stores logs nobody out. On by default when the options use
   #                         redis-session-store's shapes (redis: or serializer:); false turns it
   #                         off (no extra lookups for unknown cookies once old sessions expired)
+  # shared_secret::         shared mode (docs/shared-sessions.md): a String of at least 32 bytes, or an
+  #                         Array of them (newest first: the first signs, every one verifies). The
+  #                         session cookie is then the signed value every Sessionkeeper adapter
+  #                         issues and accepts (express-session's s:<id>.<signature>), and only
+  #                         cookies that verify are read: anything else is no session. Without it
+  #                         the cookie is the plain session id, as Rails' server-side stores use
   # store::                 an existing {Sessionkeeper::Store} to use instead of url and engine options
   module Adapter
     # Rack env keys, private to this adapter.
@@ -55,7 +61,7 @@ module Sessionkeeper
     ENGINE_OPTIONS = %i[idle_ttl absolute_ttl connect_timeout command_timeout codec max_size
                         tls_ca_file tls_insecure sentinel_username sentinel_password].freeze
     OWN_OPTIONS = (%i[url redis key_prefix ttl serializer legacy_sessions on_redis_down on_session_load_error
-                      fail_open store] +
+                      fail_open store shared_secret] +
                    ENGINE_OPTIONS).freeze
     SERIALIZERS = %i[marshal json hybrid].freeze
     # redis-rb client options that mean nothing here; accepted so an existing
@@ -86,6 +92,7 @@ module Sessionkeeper
         on_session_load_error: callable(own, :on_session_load_error)
       }
       @sk_fail_open = own.fetch(:fail_open, true) ? true : false
+      @sk_secrets = shared_secrets(own[:shared_secret])
       @sk_serializer = serializer(own[:serializer]) || :marshal
       legacy = own.fetch(:legacy_sessions) { rss_shape ? :redis_session_store : false }
       @sk_legacy = legacy_sources(legacy, key_prefix)
@@ -111,6 +118,24 @@ module Sessionkeeper
     end
 
     private
+
+    # Shared mode reads only cookies signed with one of the shared secrets
+    # (the engine verifies them); anything else is no session.
+    def extract_session_id(req)
+      return super unless @sk_secrets
+
+      raw = req.cookies[@key]
+      raw ||= req.params[@key] unless @cookie_only
+      id = raw.is_a?(String) && Sessionkeeper.unsign_cookie(raw, @sk_secrets)
+      id ? ::Rack::Session::SessionId.new(id) : nil
+    end
+
+    # Shared mode issues the session id signed with the first shared secret.
+    def cookie_value(data)
+      return super unless @sk_secrets
+
+      Sessionkeeper.sign_cookie(data.public_id, @sk_secrets.first)
+    end
 
     def find_session(req, sid)
       if sid && (loaded = sk_load(req, sid.public_id))
@@ -332,6 +357,16 @@ module Sessionkeeper
 
       raise ArgumentError, "serializer must be one of #{SERIALIZERS.inspect} or respond to load and dump; " \
                            "got #{value.inspect}"
+    end
+
+    # nil (plain-id cookies), or the secrets, checked now: a short secret
+    # is a ConfigError at boot, not on the first request.
+    def shared_secrets(value)
+      return nil if value.nil? || value == false
+
+      secrets = Sessionkeeper.cookie_secrets(value).map { |secret| secret.dup.freeze }
+      Sessionkeeper.unsign_cookie("", secrets)
+      secrets.freeze
     end
 
     def legacy_sources(legacy, key_prefix)
