@@ -90,6 +90,8 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import CreateError, SessionBase, UpdateError
 from django.contrib.sessions.middleware import SessionMiddleware as _DjangoSessionMiddleware
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from . import _errors, _migrate, _shared
 from ._native import AsyncStore, Baseline, Store, generate_id, sign_cookie, unsign_cookie
@@ -105,7 +107,28 @@ _stores: dict[tuple[str, str], tuple[Store, AsyncStore]] = {}
 _stores_lock = threading.Lock()
 
 
+# The stores of the current settings, looked up once: reading the settings
+# on every session operation costs more than the operation's own Python
+# code. Changed settings (override_settings in tests) reset it.
+_current: tuple[Store, AsyncStore] | None = None
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: t.Any) -> None:
+    global _current
+    if setting.startswith("SESSIONKEEPER_") or setting == "SESSION_COOKIE_AGE":
+        _current = None
+
+
 def _configured_stores() -> tuple[Store, AsyncStore]:
+    global _current
+    current = _current
+    if current is None:
+        current = _current = _stores_for_settings()
+    return current
+
+
+def _stores_for_settings() -> tuple[Store, AsyncStore]:
     url = getattr(settings, "SESSIONKEEPER_URL", None)
     if not url:
         raise ImproperlyConfigured(

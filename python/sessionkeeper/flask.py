@@ -389,7 +389,8 @@ class SessionInterface(_FlaskSessionInterface):
                     except _UNAVAILABLE as e:
                         self._unavailable(app, "destroying the session", e)
                 response.delete_cookie(name, **cookie)
-                response.vary.add("Cookie")
+                if not session.accessed:  # else added above
+                    response.vary.add("Cookie")
             return
 
         try:
@@ -406,7 +407,8 @@ class SessionInterface(_FlaskSessionInterface):
                     # Destroyed or expired meanwhile: a logout stays a logout.
                     log.info("sessionkeeper: the session ended during the request; its changes were dropped")
                     response.delete_cookie(name, **cookie)
-                    response.vary.add("Cookie")
+                    if not session.accessed:  # else added above
+                        response.vary.add("Cookie")
                     return
                 if outcome == "saved":
                     session.modified = True
@@ -422,7 +424,8 @@ class SessionInterface(_FlaskSessionInterface):
             expires=self.get_expiration_time(app, session),
             **cookie,
         )
-        response.vary.add("Cookie")
+        if not session.accessed:  # else added above
+            response.vary.add("Cookie")
 
     # -- extras ----------------------------------------------------------------
 
