@@ -16,6 +16,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cmd=${1:-}
 state=${2:-}
 [ -n "$cmd" ] && [ -n "$state" ] || { echo "usage: $0 start|stop STATE_DIR" >&2; exit 2; }
+mkdir -p "$state"
+state=$(cd "$state" && pwd) # the apps are started from their own directories
 
 stop() {
   local app pid

@@ -10,7 +10,9 @@ key changed on one is read by the others, that a logout on the third ends the
 session everywhere (and in Redis, read through the store API), and that the
 old cookie replayed, a cookie signed with another secret and a bare id are
 refused by every app. The cookie's format is checked independently of the
-engine: express-session's ``s:<id>.<base64 HMAC-SHA256>``.
+engine: express-session's ``s:<id>.<base64 HMAC-SHA256>``. And every app reads
+the cookie in each escaping the frameworks write it in (raw, percent-encoded,
+double-quoted).
 
 Run with the environment of apps.sh's env.sh (``SK_REDIS_URL``, ``E2E_*``) by
 the venv's Python (it imports ``sessionkeeper`` to look at Redis). With
@@ -44,15 +46,24 @@ PORTS = {
 }
 # How each language reports the integer user_id (the apps' /state).
 INT_TYPE = {"Rails": "Integer", "Flask": "int", "Express": "number (integer)"}
+LANGUAGE = {"Rails": "Ruby", "Flask": "Python", "Express": "JavaScript"}
 STORE = sessionkeeper.Store(os.environ["SK_REDIS_URL"], key_prefix=os.environ["E2E_KEY_PREFIX"])
 
 DEMO = "--demo" in sys.argv
 passed = 0
 failed = 0
+step = 0
 
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+def narrate(app: str, text: str) -> None:
+    """A numbered line of the demo's story."""
+    global step
+    step += 1
+    say(f"  {step}. {app + ':':<9} {text}")
 
 
 def check(cond: bool, what: str, detail: object = "") -> bool:
@@ -126,7 +137,7 @@ def session_id(cookie_value: str | None) -> str | None:
     return sid
 
 
-def forge(sid: str, secret: bytes) -> str:
+def signed_cookie(sid: str, secret: bytes) -> str:
     sig = base64.b64encode(hmac.new(secret, sid.encode(), hashlib.sha256).digest()).decode().rstrip("=")
     return urllib.parse.quote(f"s:{sid}.{sig}", safe="")
 
@@ -134,7 +145,7 @@ def forge(sid: str, secret: bytes) -> str:
 def rotation(login: str, change: str, logout: str, n: int) -> None:
     apps = list(PORTS)
     b = Browser()
-    name, uid, color = f"User{n}", 4200 + n, f"color{n}"
+    name, uid, color = ("Ann", 42, "green") if DEMO else (f"User{n}", 4200 + n, f"color{n}")
     for app in apps:
         s = b.state(app)
         check(not s["logged_in"], f"{app}: nobody logged in before the login", s)
@@ -150,7 +161,7 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
     check(stored.get("user_id") == uid and type(stored.get("user_id")) is int,
           f"{login}: user_id is stored as an integer", stored)
     if DEMO:
-        say(f"  1. logged in on {login} as {name} (user_id {uid}); shared cookie {COOKIE}={cookie[:24]}...")
+        narrate(login, f"logged in as {name} (user_id {uid}); cookie {COOKIE}={(cookie or '(none)')[:28]}...")
 
     # 2. Every app sees the user, with the integer type of its language.
     for app in apps:
@@ -159,7 +170,7 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
                    f"{app}: sees the user logged in on {login}", s)
         check(s["user_id_type"] == INT_TYPE[app], f"{app}: user_id is a {INT_TYPE[app]}", s)
         if DEMO and ok and app != login:
-            say(f"  2. {app} sees {s['name']}, user_id {s['user_id']} as a {s['user_id_type']}")
+            narrate(app, f"sees {s['name']}, user_id {s['user_id']} (a {LANGUAGE[app]} {s['user_id_type']})")
 
     # 3. Change a key on the second app; the others read it.
     page = b.post(change, "/color", {"color": color})
@@ -168,7 +179,7 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
         s = b.state(app)
         check(s["color"] == color and s["user_id"] == uid, f"{app}: reads the color set on {change}", s)
     if DEMO:
-        say(f"  3. color set to {color!r} on {change}; " + ", ".join(f"{a} reads {b.state(a)['color']!r}" for a in apps if a != change))
+        narrate(change, f"sets color = {color!r}; " + ", ".join(f"{a} reads {b.state(a)['color']!r}" for a in apps if a != change))
     check(session_id(b.cookie()) == sid, "the session id did not change after login")
 
     # 4. Log out on the third app: gone everywhere, and in Redis.
@@ -181,7 +192,8 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
         check(not s["logged_in"] and s["color"] is None, f"{app}: nobody logged in after logout on {logout}", s)
         check("Not logged in" in b.get(app, "/"), f"{app}: the page shows nobody after logout on {logout}")
     if DEMO:
-        say(f"  4. logged out on {logout}; " + ", ".join(f"{a}: {'logged in' if b.state(a)['logged_in'] else 'not logged in'}" for a in apps))
+        narrate(logout, "logs out; " + ", ".join(f"{a}: {'STILL LOGGED IN' if b.state(a)['logged_in'] else 'nobody'}" for a in apps)
+                + "; the session is " + ("still in Redis" if sid and STORE.exists(sid) else "gone from Redis"))
 
     # 5. The old cookie replayed, a forged one and a bare id are refused everywhere.
     other = b"another secret, also 32 bytes long or more!"
@@ -189,19 +201,51 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
         if sid is None or replay is None:
             check(False, "a shared cookie to replay")
             break
-        for label, value in (("the old cookie", replay), ("a cookie signed with another secret", forge(sid, other)),
+        for label, value in (("the old cookie", replay), ("a cookie signed with another secret", signed_cookie(sid, other)),
                              ("a bare session id", sid)):
             s = state_with_cookie(app, value)
             check(not s["logged_in"], f"{app}: refuses {label}", s)
     check(sid is not None and not STORE.exists(sid), "replaying the old cookie did not bring the session back")
     if DEMO:
-        say("  5. the old cookie replayed (and a forged one) is refused by Rails, Flask and Express")
+        narrate("All", "the old cookie, replayed, is refused by Rails, Flask and Express (so is one signed with another secret)")
+
+
+def cookie_escapes() -> None:
+    """Each framework escapes the cookie differently when it writes it; every
+    app must read every form. A session whose signature holds both '+' and '/'
+    (the characters the escapings differ on) is stored through the engine and
+    sent in each form, as each framework would have written it."""
+    while True:
+        sid = sessionkeeper.generate_id()
+        signed = signed_cookie(sid, SECRET)
+        raw = urllib.parse.unquote(signed)
+        if "+" in raw and "/" in raw:
+            break
+    check(STORE.insert(sid, {"user_id": 77, "name": "Esc"}) is not None, "a session stored through the engine")
+    forms = {
+        "raw, as Werkzeug (Flask) writes it": raw,
+        "percent-encoded, as Rack (Rails) and express-session write it": signed,
+        "in double quotes, as Django writes it": f'"{raw}"',
+    }
+    ok = True
+    for app in PORTS:
+        for label, value in forms.items():
+            s = state_with_cookie(app, value)
+            ok &= check(s["logged_in"] and s["user_id"] == 77 and s["name"] == "Esc",
+                        f"{app}: reads the cookie {label}", s)
+    STORE.destroy(sid)
+    say(f"{'ok  ' if ok else 'FAIL'} http: every app reads the cookie as Werkzeug, Rack/express-session and Django escape it")
 
 
 def main() -> int:
     orders = [("Rails", "Flask", "Express")]
     if not DEMO:
         orders += [p for p in itertools.permutations(PORTS) if p != orders[0]]
+    if not DEMO:
+        try:
+            cookie_escapes()
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
+            check(False, "the cookie escapes check raised", repr(e))
     for n, (login, change, logout) in enumerate(orders, 1):
         before = failed
         if DEMO:
@@ -212,7 +256,10 @@ def main() -> int:
             check(False, f"rotation {login} -> {change} -> {logout} raised", repr(e))
         if not DEMO:
             say(f"{'ok  ' if failed == before else 'FAIL'} http: login on {login}, change on {change}, logout on {logout}")
-    say(f"e2e http: {passed} passed, {failed} failed")
+    if DEMO:
+        say(f"demo: {passed} checks passed, {failed} failed")
+    else:
+        say(f"e2e http: {passed} passed, {failed} failed")
     return 1 if failed else 0
 
 

@@ -54,6 +54,7 @@ def login():
     app.session_interface.regenerate(session)  # a new id at login, against session fixation
     session["user_id"] = user_id
     session["name"] = name
+    session.permanent = True  # the cookie lasts PERMANENT_SESSION_LIFETIME, like the others' (stored as _permanent)
     flash(f"Logged in on Flask as {name}")
     return redirect("/")
 
