@@ -148,5 +148,24 @@ class SentinelFailoverTest < Minitest::Test
     loaded.data["after"] = "failover"
     assert_equal :saved, store.save(id, loaded.baseline, loaded.data)
     assert_equal({ "user_id" => 7, "after" => "failover" }, store.load(id).data)
+  ensure
+    settle(old) if old
+  end
+
+  # The suites after this one use the same Sentinels: wait until every
+  # Sentinel names the new master and the old master replicates from it.
+  def settle(old)
+    sentinels = @url.sub(%r{\A[a-z+]+://}, "").split("/").first.split(",").map { |hp| hp.split(":") }
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    loop do
+      masters = sentinels.map { |host, port| TestRedis.sentinel_master(host, port, @master_name) rescue nil } # rubocop:disable Style/RescueModifier
+      info, = Open3.capture2e("redis-cli", "-h", old[0], "-p", old[1], "INFO", "replication")
+      settled = masters.uniq.size == 1 && masters.first != old && info.include?("master_link_status:up")
+      return if settled
+      raise "the Sentinels did not settle after the failover: #{masters.inspect}" if
+        Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.2
+    end
   end
 end
