@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::layout::{attr_field, ATTR_PREFIX, CODEC, CREATED, DEADLINE, IDLE};
-use crate::backend::{Backend, Expiry, Record};
+use crate::backend::layout::{attr_field, encode_record, ATTR_PREFIX, CODEC, CREATED, DEADLINE, IDLE};
+use crate::backend::{Backend, Expiry, Record, Swap, Updated};
 use crate::codec::Codec;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -56,6 +56,51 @@ pub struct Meta {
 pub struct Baseline {
     codec: Codec,
     encoded: Encoded,
+    /// The record as Redis held it when loaded, for the save's swap.
+    stored: Option<StoredRecord>,
+}
+
+/// A stored record's bytes and its metadata fields (`m:*`, and any field a
+/// newer version added), from which a save builds the record it swaps in.
+#[derive(Debug, Clone, PartialEq)]
+struct StoredRecord {
+    bytes: Vec<u8>,
+    meta: Vec<(String, Vec<u8>)>,
+}
+
+/// Records up to this size are saved by a swap (the client sends the record
+/// as loaded and its merge); bigger ones by a merge on the server, which
+/// sends only the changes.
+const SWAP_LIMIT: usize = 64 * 1024;
+
+impl StoredRecord {
+    fn meta_ms(&self, name: &str) -> Option<i64> {
+        let (_, v) = self.meta.iter().find(|(f, _)| f == name)?;
+        std::str::from_utf8(v).ok()?.parse().ok()
+    }
+
+    /// The swap that turns this record into one holding `encoded`, sliding
+    /// by the window `expiry` gives (an explicit one becomes the session's
+    /// own, as the merge script does), and the new record's metadata.
+    fn swap_to(&self, encoded: &Encoded, expiry: Expiry) -> (Swap, Vec<(String, Vec<u8>)>) {
+        let mut meta = self.meta.clone();
+        let window_ms = if expiry.explicit {
+            let own = expiry.idle_ms.to_string().into_bytes();
+            match meta.iter_mut().find(|(f, _)| f == IDLE) {
+                Some((_, v)) => *v = own,
+                None => meta.push((IDLE.to_owned(), own)),
+            }
+            expiry.idle_ms
+        } else {
+            self.meta_ms(IDLE).map_or(expiry.idle_ms, |ms| ms.max(0) as u64)
+        };
+        let attrs: Vec<(String, &[u8])> = encoded.iter().map(|(k, v)| (attr_field(k), v.as_slice())).collect();
+        let new = encode_record(
+            meta.iter().map(|(f, v)| (f.as_str(), v.as_slice())).chain(attrs.iter().map(|(f, v)| (f.as_str(), *v))),
+        );
+        let swap = Swap { old: self.bytes.clone(), new, deadline_ms: self.meta_ms(DEADLINE), window_ms };
+        (swap, meta)
+    }
 }
 
 /// A session read by `load`.
@@ -296,10 +341,19 @@ impl Store {
             return Ok(SaveOutcome::Unchanged);
         }
         let backend = self.backend()?;
-        if !self.round_trip(backend.update(&key, self.expiry(), &set, &removed)).await? {
-            Metrics::add(&m.gone_saves, 1);
-            return Ok(SaveOutcome::Gone);
-        }
+        let expiry = self.expiry();
+        let swap = baseline.stored.as_ref().filter(|s| s.bytes.len() <= SWAP_LIMIT).map(|s| s.swap_to(&encoded, expiry));
+        let updated = self.round_trip(backend.update(&key, expiry, &set, &removed, swap.as_ref().map(|(s, _)| s))).await?;
+        baseline.stored = match (updated, swap) {
+            (Updated::Gone, _) => {
+                Metrics::add(&m.gone_saves, 1);
+                return Ok(SaveOutcome::Gone);
+            }
+            (Updated::Swapped, Some((swap, meta))) => Some(StoredRecord { bytes: swap.new, meta }),
+            // Merged into a record another request changed: its bytes are
+            // unknown here, so the next save merges too.
+            _ => None,
+        };
         Metrics::add(&m.saves, 1);
         Metrics::add(&m.keys_written, set.len() as u64);
         Metrics::add(&m.keys_removed, removed.len() as u64);
@@ -343,7 +397,7 @@ impl Store {
         Metrics::add(&m.creates, 1);
         Metrics::add(&m.keys_written, encoded.len() as u64);
         Metrics::add(&m.bytes_written, fields_size(&fields));
-        Ok(Some(Baseline { codec, encoded }))
+        Ok(Some(Baseline { codec, encoded, stored: None }))
     }
 
     /// For migration: the value a peer store (redis-session-store,
@@ -514,7 +568,7 @@ impl Store {
 impl Baseline {
     /// The baseline of a session that holds nothing yet, in `codec`.
     pub fn empty(codec: Codec) -> Baseline {
-        Baseline { codec, encoded: Encoded::new() }
+        Baseline { codec, encoded: Encoded::new(), stored: None }
     }
 
     pub fn codec(&self) -> Codec {
@@ -553,11 +607,14 @@ fn decode_record(record: Record) -> Result<Loaded> {
     let mut deadline_ms = None;
     let mut idle_ttl = None;
     let mut attrs = Vec::with_capacity(record.fields.len());
+    let mut meta = Vec::with_capacity(4);
     let parse_ms = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok());
     for (field, value) in record.fields {
         if let Some(name) = field.strip_prefix(ATTR_PREFIX) {
             attrs.push((name.to_owned(), value));
-        } else if field == CODEC {
+            continue;
+        }
+        if field == CODEC {
             codec = std::str::from_utf8(&value)
                 .ok()
                 .and_then(Codec::from_name)
@@ -570,6 +627,7 @@ fn decode_record(record: Record) -> Result<Loaded> {
             idle_ttl = parse_ms(&value).map(|ms| (ms > 0).then(|| Duration::from_millis(ms as u64)));
         }
         // Other fields are metadata of a newer version: ignored, kept.
+        meta.push((field, value));
     }
     let mut data = SessionData::with_capacity(attrs.len());
     let mut encoded = Encoded::with_capacity(attrs.len());
@@ -583,6 +641,6 @@ fn decode_record(record: Record) -> Result<Loaded> {
     Ok(Loaded {
         data,
         meta: Meta { created_at_ms, deadline_ms, expires_at_ms: record.expires_at_ms, idle_ttl },
-        baseline: Baseline { codec, encoded },
+        baseline: Baseline { codec, encoded, stored: record.stored.map(|bytes| StoredRecord { bytes, meta }) },
     })
 }

@@ -542,3 +542,50 @@ fn blocking_loads_authenticate_and_select_the_database() {
     assert!(!err.to_string().contains("nope"));
     let _: () = redis::cmd("ACL").arg("DELUSER").arg(&user).query(&mut admin).unwrap();
 }
+
+#[test]
+fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
+    // The script GETs the record once to compare it with the client's copy;
+    // only when another request changed it meanwhile does it read it again
+    // to merge (MONITOR tags the script's own commands "lua").
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let (id, _) = block_on(store.create(&data(&[("a", 0.into()), ("b", 0.into())]))).unwrap();
+    let mut warm = block_on(store.load(&id)).unwrap().unwrap();
+    warm.data.insert("warm".into(), true.into());
+    block_on(store.save(&id, &mut warm.baseline, &warm.data)).unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    let monitor = Monitor::start(&url);
+
+    let mut first = block_on(store.load(&id)).unwrap().unwrap();
+    let mut second = block_on(store.load(&id)).unwrap().unwrap();
+    first.data.insert("a".into(), 1.into());
+    second.data.insert("b".into(), 2.into());
+    block_on(store.save(&id, &mut first.baseline, &first.data)).unwrap();
+    block_on(store.save(&id, &mut second.baseline, &second.data)).unwrap();
+    // The second save merged: its baseline no longer knows the bytes, so a
+    // further save of it merges again (and still keeps the other's change).
+    second.data.insert("c".into(), 3.into());
+    block_on(store.save(&id, &mut second.baseline, &second.data)).unwrap();
+
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+    let mut gets_per_save = Vec::new();
+    for line in lines.iter().filter(|l| l.contains(&key)) {
+        if line.contains("\"EVALSHA\"") || line.contains("\"evalsha\"") {
+            gets_per_save.push(0);
+        } else if line.contains(" lua]") && line.contains("\"GET\"") {
+            *gets_per_save.last_mut().expect("a script command before any EVALSHA") += 1;
+        }
+    }
+    // Swapped (compare only); compared, then merged; merged without a
+    // compare (no swap was sent: its client line carries empty swap args).
+    assert_eq!(gets_per_save, vec![1, 2, 1], "{lines:#?}");
+    let saves: Vec<&String> = lines.iter().filter(|l| l.contains(&key) && l.contains("\"EVALSHA\"")).collect();
+    assert!(!saves[0].contains("\"\" \"\" \"\"") && saves[2].contains("\"\" \"\" \"\""), "{saves:#?}");
+    let last = block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(last.data.get("a"), Some(&Value::Int(1)));
+    assert_eq!(last.data.get("b"), Some(&Value::Int(2)));
+    assert_eq!(last.data.get("c"), Some(&Value::Int(3)));
+}

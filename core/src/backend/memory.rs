@@ -99,6 +99,7 @@ impl MemoryBackend {
             fields: entry.fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             now_ms: now,
             expires_at_ms: entry.expires_at_ms,
+            stored: None,
         })
     }
 

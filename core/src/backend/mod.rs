@@ -24,6 +24,9 @@ pub(crate) struct Record {
     pub now_ms: i64,
     /// When the record will expire, if it will.
     pub expires_at_ms: Option<i64>,
+    /// The record's bytes as Redis holds them (not for `memory://`): a save
+    /// that finds them unchanged replaces them without merging.
+    pub stored: Option<Vec<u8>>,
 }
 
 /// Expiry arguments common to every write: the sliding window and, for new
@@ -91,7 +94,7 @@ impl Sliding {
         let slid_to = (idle_ms > 0).then(|| now_ms + idle_ms as i64);
         let needs_correction = if idle_ms > 0 { expires_at_ms != slid_to } else { own_window.is_some_and(|w| w > 0) };
         Ok(Sliding::Found {
-            record: Record { fields, now_ms, expires_at_ms },
+            record: Record { fields, now_ms, expires_at_ms, stored: Some(bytes) },
             correction: needs_correction.then_some(expires_at_ms),
         })
     }
@@ -101,6 +104,26 @@ impl Sliding {
 fn field_ms(fields: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
     let (_, value) = fields.iter().find(|(f, _)| f == name)?;
     std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The common save: the record as loaded, and the client's merge of the
+/// changes into it, with the expiry rules already resolved from its metadata.
+pub(crate) struct Swap {
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+    pub deadline_ms: Option<i64>,
+    /// The window to slide by (0: none).
+    pub window_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Updated {
+    /// Never re-created.
+    Gone,
+    /// The changes were merged into the record as it was.
+    Merged,
+    /// The record was unchanged since the load and now holds `Swap::new`.
+    Swapped,
 }
 
 pub(crate) enum Backend {
@@ -159,11 +182,21 @@ impl Backend {
     }
 
     /// Sets and removes fields of an existing record and slides its expiry.
-    /// `false` when the record is gone: it is never re-created here.
-    pub async fn update(&self, key: &str, expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String]) -> Result<bool> {
+    /// `false` when the record is gone: it is never re-created here. With a
+    /// `swap` (Redis only), a record still holding exactly `swap.old` is
+    /// replaced by `swap.new` without decoding it on the server; otherwise
+    /// the changes are merged into whatever it holds now.
+    pub async fn update(
+        &self,
+        key: &str,
+        expiry: Expiry,
+        set: &[(String, Vec<u8>)],
+        remove: &[String],
+        swap: Option<&Swap>,
+    ) -> Result<Updated> {
         match self {
-            Backend::Memory(m) => Ok(m.update(key, expiry, set, remove)),
-            Backend::Redis(r) => r.update(key, expiry, set, remove).await,
+            Backend::Memory(m) => Ok(if m.update(key, expiry, set, remove) { Updated::Merged } else { Updated::Gone }),
+            Backend::Redis(r) => r.update(key, expiry, set, remove, swap).await,
         }
     }
 

@@ -24,7 +24,7 @@ use redis::{
 use super::direct::Direct;
 use super::layout::{decode_record, Stored};
 use super::scripts::SCRIPTS;
-use super::{Expiry, Record, Sliding};
+use super::{Expiry, Record, Sliding, Swap, Updated};
 use crate::config::{Config, Credentials, HostPort, Topology};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -318,7 +318,7 @@ impl RedisBackend {
                     Stored::Foreign => return Ok(None),
                     Stored::Corrupt(why) => return Err(Error::codec(format!("the stored session is corrupt ({why})"))),
                 };
-                Ok(Some(Record { fields, now_ms, expires_at_ms: (at >= 0).then_some(at) }))
+                Ok(Some(Record { fields, now_ms, expires_at_ms: (at >= 0).then_some(at), stored: Some(bytes) }))
             }
         }
     }
@@ -371,11 +371,23 @@ impl RedisBackend {
         self.direct.as_ref()
     }
 
-    pub async fn update(&self, key: &str, expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String]) -> Result<bool> {
+    pub async fn update(
+        &self,
+        key: &str,
+        expiry: Expiry,
+        set: &[(String, Vec<u8>)],
+        remove: &[String],
+        swap: Option<&Swap>,
+    ) -> Result<Updated> {
         let n: i64 = self
             .run(|mut c| async move {
                 let mut inv = SCRIPTS.update.key(key);
-                inv.arg(expiry.window_arg()).arg(set.len());
+                inv.arg(expiry.window_arg());
+                match swap {
+                    Some(s) => inv.arg(&s.old).arg(&s.new).arg(s.deadline_ms.map_or(String::new(), |d| d.to_string())).arg(s.window_ms),
+                    None => inv.arg("").arg("").arg("").arg(0),
+                };
+                inv.arg(set.len());
                 for (f, v) in set {
                     inv.arg(f).arg(v);
                 }
@@ -385,7 +397,11 @@ impl RedisBackend {
                 inv.invoke_async(&mut c).await
             })
             .await?;
-        Ok(n == 1)
+        Ok(match n {
+            2 => Updated::Swapped,
+            1 => Updated::Merged,
+            _ => Updated::Gone,
+        })
     }
 
     pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)], replace_foreign: bool) -> Result<bool> {

@@ -152,16 +152,32 @@ expire(KEYS[1], at)
 return {now, at, redis.call('GET', KEYS[1])}
 "#;
 
-/// KEYS[1] record; ARGV[1] the window (see `window`), ARGV[2] number of
-/// field/value pairs to set, then the pairs, then the fields to delete.
-/// Returns 1, or 0 when the record is gone (never re-created: a logout must
-/// stay a logout).
+/// KEYS[1] record; ARGV[1] the window (see `window`); ARGV[2..5] the swap:
+/// the record as the client loaded it, the client's merge of the changes
+/// into it, its deadline and the window it slides by (empty strings: no
+/// swap); ARGV[6] the number of field/value pairs to set, then the pairs,
+/// then the fields to delete. When the record still holds exactly what the
+/// client loaded (the common case: no concurrent save), it is replaced by
+/// the client's merge; decoding and re-encoding it here would cost the
+/// server several times more. Otherwise the changes are merged into what it
+/// holds now. Returns 2 (swapped), 1 (merged), or 0 when the record is gone
+/// (never re-created: a logout must stay a logout).
 const UPDATE: &str = r#"
 local now = now_ms()
+if ARGV[2] ~= '' and redis.pcall('GET', KEYS[1]) == ARGV[2] then
+  local deadline = tonumber(ARGV[4])
+  if deadline and now >= deadline then
+    redis.call('DEL', KEYS[1])
+    return 0
+  end
+  local at = expiry_at(now, tonumber(ARGV[5]), deadline)
+  if at >= 0 then redis.call('SET', KEYS[1], ARGV[3], 'PXAT', at) else redis.call('SET', KEYS[1], ARGV[3]) end
+  return 2
+end
 local rec, deadline = live(KEYS[1], now)
 if not rec then return 0 end
-local last_set = 2 + 2 * tonumber(ARGV[2])
-for i = 3, last_set, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+local last_set = 6 + 2 * tonumber(ARGV[6])
+for i = 7, last_set, 2 do rec[ARGV[i]] = ARGV[i + 1] end
 for i = last_set + 1, #ARGV do rec[ARGV[i]] = nil end
 write(KEYS[1], rec, expiry_at(now, window(rec, ARGV[1]), deadline))
 return 1
