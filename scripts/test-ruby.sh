@@ -2,7 +2,14 @@
 # The Ruby gem's tests: builds the extension once (debug), runs the minitest
 # suites against real Redis (standalone, Cluster, Sentinel, TLS) and a real Rails 6.1 app,
 # then a packaging smoke test (stage, gem build, gem install into a temporary
-# GEM_HOME, which compiles in release, and require from another directory).
+# GEM_HOME, and require from another directory).
+#
+# The smoke test's gem install compiles with SESSIONKEEPER_CARGO_PROFILE=dev
+# (a user's gem install compiles in release, the default): the registry
+# crates are then the ones the debug build above already compiled, so the
+# gem costs ~1 min instead of a thin-LTO release build of the whole tree
+# (6-8 min on this 2-core machine), which keeps a cold run near 8 minutes.
+# SK_RUBY_GEM_PROFILE=release checks the release build instead.
 #
 # SK_RUBY_SKIP_PACKAGING=1 skips the packaging smoke test (local iteration).
 set -euo pipefail
@@ -51,18 +58,22 @@ status=0
 scripts/with-redis.sh standalone cluster sentinel tls -- bash -c run_suites || status=1
 
 if [ "${SK_RUBY_SKIP_PACKAGING:-0}" != 1 ]; then
-  echo "== ruby: packaging smoke test (stage, gem build, gem install --local in release)"
+  gem_profile="${SK_RUBY_GEM_PROFILE:-dev}"
+  echo "== ruby: packaging smoke test (stage, gem build, gem install --local, $gem_profile profile)"
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/sessionkeeper-gem.XXXXXX")"
   trap 'rm -rf "$tmp"' EXIT
   if ruby/stage.sh &&
     (cd ruby && gem build sessionkeeper.gemspec -o "$tmp/sessionkeeper.gem" >/dev/null) &&
-    SESSIONKEEPER_CARGO_TARGET_DIR="$target_dir" GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" \
+    SESSIONKEEPER_CARGO_TARGET_DIR="$target_dir" SESSIONKEEPER_CARGO_PROFILE="$gem_profile" \
+      GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" \
       timeout 1200 gem install --local --no-document "$tmp/sessionkeeper.gem" &&
     (cd "$tmp" && GEM_HOME="$tmp/gems" GEM_PATH="$tmp/gems" timeout 60 ruby -e '
       require "sessionkeeper"
       store = Sessionkeeper::Store.new("memory://smoke")
       id, = store.create("ok" => true)
       raise "round trip failed" unless store.load(id).data == { "ok" => true }
+      secret = "a shared secret of at least 32 bytes"
+      raise "cookie signing failed" unless Sessionkeeper.unsign_cookie(Sessionkeeper.sign_cookie(id, secret), secret) == id
       so = $LOADED_FEATURES.grep(/sessionkeeper_ruby/).first
       raise "loaded #{so}, not the installed gem" unless so.start_with?(ENV["GEM_HOME"])
       puts "packaging: require \"sessionkeeper\" from #{Dir.pwd} loaded #{so}"'); then

@@ -11,6 +11,11 @@
 //! the thread releases the GVL again and resumes waiting on the same,
 //! still-running call, so a stray signal never repeats or fails an operation.
 //!
+//! Loads go through `without_gvl_blocking` instead: the core reads their
+//! reply on this thread (no runtime hand-offs) and the interrupt shuts that
+//! read down; after a wake-up that raised nothing the load is made again
+//! (a load changes nothing but the expiry).
+//!
 //! One exception: a main thread that is the process's only Ruby thread (a
 //! script, a single-threaded server such as Unicorn) gets no unblocking
 //! function. For that case Ruby would otherwise start a helper Ruby thread on
@@ -88,6 +93,47 @@ fn lone_main_thread() -> bool {
     unsafe { rb_sys::rb_thread_alone() != 0 && rb_sys::rb_thread_current() == rb_sys::rb_thread_main() }
 }
 
+/// One blocking region: `func(data)` runs without the GVL, `unblock` (unless
+/// this is a lone main thread) trips `interrupt`. `Err` carries the exception
+/// Ruby raised for its pending interrupts before or after the region.
+fn region(
+    ruby: &Ruby,
+    func: unsafe extern "C" fn(*mut c_void) -> *mut c_void,
+    data: *mut c_void,
+    interrupt: &Interrupt,
+) -> Result<(), Error> {
+    let (ubf, ubf_arg): (Option<unsafe extern "C" fn(*mut c_void)>, *mut c_void) = if lone_main_thread() {
+        (None, std::ptr::null_mut())
+    } else {
+        (Some(unblock), interrupt as *const Interrupt as *mut c_void)
+    };
+    // rb_thread_call_without_gvl runs pending interrupts before and after
+    // the blocking region, and raises their exceptions with a longjmp.
+    // `protect` turns that into an `Err` here, so the longjmp never skips
+    // a Rust frame that owns anything (the closure holds raw pointers).
+    magnus::rb_sys::protect(|| {
+        // SAFETY: the caller pairs `func` with the value behind `data`, and
+        // `unblock` (when given) gets the `Interrupt` behind `ubf_arg`; both
+        // live on the caller's frame until this returns. `func` touches no
+        // Ruby object.
+        unsafe {
+            rb_sys::rb_thread_call_without_gvl(Some(func), data, ubf, ubf_arg);
+        }
+        ruby.qnil().as_raw()
+    })
+    .map(|_| ())
+}
+
+fn panic_error(ruby: &Ruby, panic: Box<dyn std::any::Any + Send>) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    let e = CoreError::new(ErrorKind::Unexpected, format!("internal error: {what}"));
+    crate::error::to_ruby(ruby, e)
+}
+
 /// Runs the engine future `work` to completion with the GVL released and
 /// maps its error with `error::to_ruby`. Returns the exception instead when
 /// Ruby raised one while the call waited (`Thread#raise`, `Timeout`, Ctrl-C).
@@ -100,43 +146,65 @@ where
         let interrupt = Interrupt::new();
         let mut stretch = Stretch { work: work.as_mut(), interrupt: &interrupt, out: None };
         let stretch_ptr = &mut stretch as *mut Stretch<'_, '_, F> as *mut c_void;
-        let (ubf, ubf_arg): (Option<unsafe extern "C" fn(*mut c_void)>, *mut c_void) = if lone_main_thread() {
-            (None, std::ptr::null_mut())
-        } else {
-            (Some(unblock), &interrupt as *const Interrupt as *mut c_void)
-        };
-        // rb_thread_call_without_gvl runs pending interrupts before and after
-        // the blocking region, and raises their exceptions with a longjmp.
-        // `protect` turns that into an `Err` here, so the longjmp never skips
-        // a Rust frame that owns anything (the closure holds raw pointers).
-        let protected = magnus::rb_sys::protect(|| {
-            // SAFETY: `run::<F>` matches the `Stretch` behind `stretch_ptr`,
-            // and `unblock` (when given) the `Interrupt` behind `ubf_arg`;
-            // both live on this stack frame until the call returns. `run`
-            // touches no Ruby object.
-            unsafe {
-                rb_sys::rb_thread_call_without_gvl(Some(run::<F>), stretch_ptr, ubf, ubf_arg);
-            }
-            ruby.qnil().as_raw()
-        });
+        let protected = region(ruby, run::<F>, stretch_ptr, &interrupt);
         let out = stretch.out.take();
-        if let Err(raised) = protected {
-            return Err(raised);
-        }
+        protected?;
         match out {
             Some(Ok(Ok(value))) => return Ok(value),
             Some(Ok(Err(e))) => return Err(crate::error::to_ruby(ruby, e)),
-            Some(Err(panic)) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                let e = CoreError::new(ErrorKind::Unexpected, format!("internal error: {what}"));
-                return Err(crate::error::to_ruby(ruby, e));
-            }
+            Some(Err(panic)) => return Err(panic_error(ruby, panic)),
             // Woken, and what Ruby ran raised nothing: keep waiting.
             None => continue,
+        }
+    }
+}
+
+/// A synchronous engine call that takes the `Interrupt` itself (the core's
+/// `*_blocking_interruptible` calls, which read their reply on this thread).
+struct BlockingStretch<'a, F, T> {
+    work: &'a mut F,
+    interrupt: &'a Interrupt,
+    out: Option<std::thread::Result<CoreResult<T>>>,
+}
+
+unsafe extern "C" fn run_blocking<F, T>(data: *mut c_void) -> *mut c_void
+where
+    F: FnMut(&Interrupt) -> CoreResult<T>,
+{
+    // SAFETY: `data` is the `BlockingStretch` that `without_gvl_blocking`
+    // passed in; it outlives this call, and nothing else touches it meanwhile.
+    let stretch = unsafe { &mut *(data as *mut BlockingStretch<'_, F, T>) };
+    let interrupt = stretch.interrupt;
+    let work = &mut *stretch.work;
+    stretch.out = Some(catch_unwind(AssertUnwindSafe(|| work(interrupt))));
+    std::ptr::null_mut()
+}
+
+/// `without_gvl` for a synchronous engine call that can be cut short through
+/// its `Interrupt` (it then fails with a temporary Timeout error). When Ruby
+/// woke us and what it ran raised nothing (a signal whose handler raises
+/// nothing), the call is made again: only idempotent calls (a load) may come
+/// here.
+pub fn without_gvl_blocking<F, T>(ruby: &Ruby, mut work: F) -> Result<T, Error>
+where
+    F: FnMut(&Interrupt) -> CoreResult<T>,
+{
+    loop {
+        let interrupt = Interrupt::new();
+        let mut stretch = BlockingStretch { work: &mut work, interrupt: &interrupt, out: None };
+        let stretch_ptr = &mut stretch as *mut BlockingStretch<'_, F, T> as *mut c_void;
+        let protected = region(ruby, run_blocking::<F, T>, stretch_ptr, &interrupt);
+        let out = stretch.out.take();
+        protected?;
+        match out {
+            Some(Ok(Ok(value))) => return Ok(value),
+            Some(Ok(Err(e))) if interrupt.is_interrupted() && e.kind() == ErrorKind::Timeout => continue,
+            Some(Ok(Err(e))) => return Err(crate::error::to_ruby(ruby, e)),
+            Some(Err(panic)) => return Err(panic_error(ruby, panic)),
+            None => {
+                let e = CoreError::new(ErrorKind::Unexpected, "internal error: the blocking call did not run");
+                return Err(crate::error::to_ruby(ruby, e));
+            }
         }
     }
 }

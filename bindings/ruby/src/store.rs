@@ -15,7 +15,7 @@ use sessionkeeper_core::{Baseline, ErrorKind, LegacyKey, SaveOutcome, Stats, Sto
 
 use crate::convert::{session_from_ruby, session_to_ruby};
 use crate::error;
-use crate::nogvl::without_gvl;
+use crate::nogvl::{without_gvl, without_gvl_blocking};
 
 #[magnus::wrap(class = "Sessionkeeper::Native::Store", free_immediately, size)]
 pub struct RbStore {
@@ -139,8 +139,13 @@ impl RbStore {
     /// `serializer` (here and below): `nil` or the `ValueSerializer` of
     /// `serializer: :marshal` (see convert.rs).
     fn load(ruby: &Ruby, rb_self: &Self, id: String, serializer: Option<Value>) -> Result<Option<RArray>, Error> {
+        // The core reads a load's reply on this thread where it can (no
+        // runtime hand-offs); the interrupt cuts it short for Thread#raise.
         let store = rb_self.store.clone();
-        let Some(loaded) = without_gvl(ruby, store.load(&id))? else { return Ok(None) };
+        let Some(loaded) = without_gvl_blocking(ruby, |interrupt| store.load_blocking_interruptible(&id, interrupt))?
+        else {
+            return Ok(None);
+        };
         let out = ruby.ary_new_capa(5);
         out.push(session_to_ruby(ruby, loaded.data, serializer)?)?;
         out.push(RbBaseline::new(loaded.baseline))?;
