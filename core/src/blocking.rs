@@ -37,7 +37,7 @@ impl BlockingStore {
     }
 
     pub fn save(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
-        block_on(self.store.save(id, baseline, data))
+        self.store.save_blocking(id, baseline, data)
     }
 
     pub fn create(&self, data: &SessionData) -> Result<(String, Baseline)> {

@@ -68,6 +68,22 @@ struct StoredRecord {
     meta: Vec<(String, Vec<u8>)>,
 }
 
+/// A save that has something to write.
+struct PreparedSave {
+    key: String,
+    encoded: Encoded,
+    set: Vec<(String, Vec<u8>)>,
+    removed: Vec<String>,
+    expiry: Expiry,
+    swap: Option<(Swap, Vec<(String, Vec<u8>)>)>,
+}
+
+impl PreparedSave {
+    fn swap(&self) -> Option<&Swap> {
+        self.swap.as_ref().map(|(s, _)| s)
+    }
+}
+
 /// Records up to this size are saved by a swap (the client sends the record
 /// as loaded and its merge); bigger ones by a merge on the server, which
 /// sends only the changes.
@@ -326,7 +342,41 @@ impl Store {
     /// expired meanwhile is not re-created (`SaveOutcome::Gone`). On success
     /// `baseline` describes the stored state.
     pub async fn save(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
-        let m = &self.inner.metrics;
+        let save = match self.prepare_save(id, baseline, data)? {
+            Ok(save) => save,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        let backend = self.backend()?;
+        let updated = self.round_trip(backend.update(&save.key, save.expiry, &save.set, &save.removed, save.swap())).await?;
+        Ok(self.finish_save(baseline, save, updated))
+    }
+
+    /// `save` for a caller that blocks its thread anyway (`BlockingStore`):
+    /// like `load_blocking`, the script runs on this thread's own socket
+    /// where the topology allows it. Same semantics as `save`.
+    pub fn save_blocking(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
+        let save = match self.prepare_save(id, baseline, data)? {
+            Ok(save) => save,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        let backend = self.backend()?;
+        let started = Instant::now();
+        let updated = match backend.update_on_this_thread(&save.key, save.expiry, &save.set, &save.removed, save.swap()) {
+            Some(updated) => self.timed(started, updated)?,
+            None => crate::runtime::block_on(
+                self.round_trip(backend.update(&save.key, save.expiry, &save.set, &save.removed, save.swap())),
+            )?,
+        };
+        Ok(self.finish_save(baseline, save, updated))
+    }
+
+    /// What a save has to send, or `Err(Unchanged)` when nothing changed.
+    fn prepare_save(
+        &self,
+        id: &str,
+        baseline: &Baseline,
+        data: &SessionData,
+    ) -> Result<std::result::Result<PreparedSave, SaveOutcome>> {
         let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
         let encoded = self.count_error(self.encode(baseline.codec, data))?;
         let set: Vec<(String, Vec<u8>)> = encoded
@@ -337,17 +387,20 @@ impl Store {
         let removed: Vec<String> =
             baseline.encoded.keys().filter(|k| !encoded.contains_key(*k)).map(|k| attr_field(k)).collect();
         if set.is_empty() && removed.is_empty() {
-            Metrics::add(&m.skipped_saves, 1);
-            return Ok(SaveOutcome::Unchanged);
+            Metrics::add(&self.inner.metrics.skipped_saves, 1);
+            return Ok(Err(SaveOutcome::Unchanged));
         }
-        let backend = self.backend()?;
         let expiry = self.expiry();
         let swap = baseline.stored.as_ref().filter(|s| s.bytes.len() <= SWAP_LIMIT).map(|s| s.swap_to(&encoded, expiry));
-        let updated = self.round_trip(backend.update(&key, expiry, &set, &removed, swap.as_ref().map(|(s, _)| s))).await?;
-        baseline.stored = match (updated, swap) {
+        Ok(Ok(PreparedSave { key, encoded, set, removed, expiry, swap }))
+    }
+
+    fn finish_save(&self, baseline: &mut Baseline, save: PreparedSave, updated: Updated) -> SaveOutcome {
+        let m = &self.inner.metrics;
+        baseline.stored = match (updated, save.swap) {
             (Updated::Gone, _) => {
                 Metrics::add(&m.gone_saves, 1);
-                return Ok(SaveOutcome::Gone);
+                return SaveOutcome::Gone;
             }
             (Updated::Swapped, Some((swap, meta))) => Some(StoredRecord { bytes: swap.new, meta }),
             // Merged into a record another request changed: its bytes are
@@ -355,11 +408,11 @@ impl Store {
             _ => None,
         };
         Metrics::add(&m.saves, 1);
-        Metrics::add(&m.keys_written, set.len() as u64);
-        Metrics::add(&m.keys_removed, removed.len() as u64);
-        Metrics::add(&m.bytes_written, fields_size(&set));
-        baseline.encoded = encoded;
-        Ok(SaveOutcome::Saved { written: set.len(), removed: removed.len() })
+        Metrics::add(&m.keys_written, save.set.len() as u64);
+        Metrics::add(&m.keys_removed, save.removed.len() as u64);
+        Metrics::add(&m.bytes_written, fields_size(&save.set));
+        baseline.encoded = save.encoded;
+        SaveOutcome::Saved { written: save.set.len(), removed: save.removed.len() }
     }
 
     /// Stores `data` under a new id, only where no session exists, and

@@ -73,8 +73,17 @@ fn blocking_loads_time_out_on_a_paused_redis_and_recover() {
     let err = returns_within(Duration::from_secs(30), move || b2.load(&id2).unwrap_err());
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     assert!(err.is_temporary());
+    let (b3, id3) = (blocking.clone(), id.clone());
+    let err = returns_within(Duration::from_secs(30), move || {
+        let mut baseline = sessionkeeper_core::Baseline::empty(sessionkeeper_core::Codec::Msgpack);
+        b3.save(&id3, &mut baseline, &data(&[("y", 2.into())])).unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
     let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
-    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
+    let mut loaded = blocking.load(&id).unwrap().unwrap();
+    assert_eq!(loaded.data.get("x"), Some(&Value::Int(1)));
+    loaded.data.insert("z".into(), 3.into());
+    assert!(blocking.save(&id, &mut loaded.baseline, &loaded.data).is_ok());
 }
 
 #[test]
@@ -143,4 +152,19 @@ fn an_interrupt_ends_a_blocking_load_waiting_on_its_own_socket() {
     tripped.interrupt();
     assert_eq!(blocking.load_interruptible(&id, &tripped).unwrap_err().kind(), ErrorKind::Timeout);
     assert!(blocking.load_interruptible(&id, &Interrupt::new()).unwrap().is_some());
+}
+
+#[test]
+fn a_blocking_save_on_a_server_that_lost_its_scripts_sends_the_script() {
+    // A restarted server, or SCRIPT FLUSH: NOSCRIPT, then EVAL with the body.
+    let Some((url, _)) = Target::Standalone.url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
+    let mut loaded = blocking.load(&id).unwrap().unwrap();
+    let mut admin = redis_conn(&url);
+    let _: () = redis::cmd("SCRIPT").arg("FLUSH").query(&mut admin).unwrap();
+    loaded.data.insert("y".into(), 2.into());
+    assert!(matches!(blocking.save(&id, &mut loaded.baseline, &loaded.data).unwrap(), sessionkeeper_core::SaveOutcome::Saved { .. }));
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("y"), Some(&Value::Int(2)));
 }

@@ -589,3 +589,42 @@ fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
     assert_eq!(last.data.get("b"), Some(&Value::Int(2)));
     assert_eq!(last.data.get("c"), Some(&Value::Int(3)));
 }
+
+#[test]
+fn blocking_saves_run_the_script_on_their_own_socket() {
+    use sessionkeeper_core::BlockingStore;
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("a", 0.into()), ("b", 0.into())]))).unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+
+    let mut first = blocking.load(&id).unwrap().unwrap();
+    let mut second = blocking.load(&id).unwrap().unwrap();
+    first.data.insert("a".into(), 1.into());
+    assert!(matches!(blocking.save(&id, &mut first.baseline, &first.data).unwrap(), SaveOutcome::Saved { .. }));
+
+    // A concurrent change is merged, not overwritten; the save goes out on
+    // the blocking socket, not the runtime's connection.
+    block_on(store.touch(&id)).unwrap();
+    let monitor = Monitor::start(&url);
+    second.data.insert("b".into(), 2.into());
+    assert!(matches!(blocking.save(&id, &mut second.baseline, &second.data).unwrap(), SaveOutcome::Saved { .. }));
+    block_on(store.touch(&id)).unwrap();
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+    let sent = client_commands(&lines, &key);
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    let client = |line: &str| line.split(['[', ']']).nth(1).unwrap_or_default().to_string();
+    assert_ne!(client(sent[0]), client(sent[1]), "the blocking save went through the runtime's connection");
+    let now = blocking.load(&id).unwrap().unwrap();
+    assert_eq!((now.data.get("a"), now.data.get("b")), (Some(&Value::Int(1)), Some(&Value::Int(2))));
+
+    // A session destroyed meanwhile is gone, not re-created.
+    let mut held = blocking.load(&id).unwrap().unwrap();
+    assert!(blocking.destroy(&id).unwrap());
+    held.data.insert("c".into(), 3.into());
+    assert_eq!(blocking.save(&id, &mut held.baseline, &held.data).unwrap(), SaveOutcome::Gone);
+    assert_eq!(blocking.load(&id).unwrap(), None);
+}

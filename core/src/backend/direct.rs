@@ -1,13 +1,14 @@
-//! Plain loads for blocking callers (Ruby, Python, C) on sockets the calling
-//! thread reads itself.
+//! Loads and saves for blocking callers (Ruby, Python, C) on sockets the
+//! calling thread reads itself.
 //!
 //! Through the runtime, a blocking call costs a thread hand-off each way
 //! (the caller parks, a worker drives the connection, the reply wakes the
 //! caller): on a small machine that is most of a load's latency
 //! (bench/README.md). A load is one `GETEX` whose reply is one bulk string,
-//! so the calling thread sends it and reads the reply on a small pool of
-//! plain sockets instead. Everything else (writes, scripts, the rare
-//! corrections after a load) stays on the runtime's connection.
+//! and a save one `EVALSHA` whose reply is an integer, so the calling thread
+//! sends them and reads the replies on a small pool of plain sockets
+//! instead. Everything else (creates, listings, the rare corrections after
+//! a load) stays on the runtime's connection.
 //!
 //! Used for standalone Redis over TCP or a unix socket without TLS; TLS,
 //! Sentinel and Cluster loads go through the runtime.
@@ -57,7 +58,7 @@ enum Reply {
     Nil,
     Bulk(Vec<u8>),
     Status,
-    Int,
+    Int(i64),
     Error(String),
 }
 
@@ -82,8 +83,7 @@ impl Direct {
     }
 
     /// `GETEX key PX idle_ms` (`GET` when `idle_ms` is 0): the stored string,
-    /// or `None` for a missing key or one holding another type. A socket that
-    /// broke while idle gets one retry on a new one; a timeout does not.
+    /// or `None` for a missing key or one holding another type.
     ///
     /// With an `interrupt`, tripping it from another thread shuts the socket
     /// down, which ends the wait at once (Ruby's unblocking function).
@@ -91,6 +91,40 @@ impl Direct {
         let idle_arg = idle_ms.to_string();
         let command =
             if idle_ms > 0 { encode(&[b"GETEX", key.as_bytes(), b"PX", idle_arg.as_bytes()]) } else { encode(&[b"GET", key.as_bytes()]) };
+        match self.request(&command, interrupt)? {
+            Reply::Nil => Ok(None),
+            Reply::Bulk(bytes) => Ok(Some(bytes)),
+            // A hash, list, ... under our key name is no session.
+            Reply::Error(e) if e.starts_with("WRONGTYPE") => Ok(None),
+            Reply::Error(e) => Err(server_error(&e)),
+            Reply::Status | Reply::Int(_) => Err(Error::unexpected("unexpected reply to GETEX")),
+        }
+    }
+
+    /// `EVALSHA sha 1 key args...` of a script returning an integer; a
+    /// server that does not have the script yet gets it with `EVAL` (which
+    /// also caches it there).
+    pub fn run_script(&self, sha: &str, code: &str, key: &str, args: &[Vec<u8>]) -> Result<i64> {
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(4 + args.len());
+        parts.extend([b"EVALSHA".as_slice(), sha.as_bytes(), b"1", key.as_bytes()]);
+        parts.extend(args.iter().map(Vec::as_slice));
+        let mut reply = self.request(&encode(&parts), None)?;
+        if matches!(&reply, Reply::Error(e) if e.starts_with("NOSCRIPT")) {
+            parts[0] = b"EVAL";
+            parts[1] = code.as_bytes();
+            reply = self.request(&encode(&parts), None)?;
+        }
+        match reply {
+            Reply::Int(n) => Ok(n),
+            Reply::Error(e) => Err(server_error(&e)),
+            _ => Err(Error::unexpected("unexpected reply from a script")),
+        }
+    }
+
+    /// Sends one command on a pooled socket (or a new one) and reads its
+    /// reply. A socket that broke while idle gets one retry on a new one; a
+    /// timeout does not.
+    fn request(&self, command: &[u8], interrupt: Option<&Interrupt>) -> Result<Reply> {
         let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let (mut conn, mut fresh) = match pooled {
             Some(conn) => (conn, false),
@@ -103,7 +137,7 @@ impl Direct {
                     return Err(Interrupt::interrupted_error());
                 }
             }
-            let reply = conn.call(&command, self.command_timeout);
+            let reply = conn.call(command, self.command_timeout);
             if let Some(interrupt) = interrupt {
                 interrupt.disarm();
                 if interrupt.is_interrupted() {
@@ -113,16 +147,8 @@ impl Direct {
             }
             match reply {
                 Ok(reply) => {
-                    let out = match reply {
-                        Reply::Nil => Ok(None),
-                        Reply::Bulk(bytes) => Ok(Some(bytes)),
-                        // A hash, list, ... under our key name is no session.
-                        Reply::Error(e) if e.starts_with("WRONGTYPE") => Ok(None),
-                        Reply::Error(e) => Err(server_error(&e)),
-                        Reply::Status | Reply::Int => Err(Error::unexpected("unexpected reply to GETEX")),
-                    };
                     self.give_back(conn);
-                    return out;
+                    return Ok(reply);
                 }
                 Err(e) if e.kind() == ErrorKind::Connection && !fresh => {
                     conn = self.connect()?;
@@ -318,7 +344,7 @@ fn parse(buf: &[u8]) -> Result<Option<Reply>> {
     let text = || String::from_utf8_lossy(line).into_owned();
     Ok(Some(match buf[0] {
         b'+' => Reply::Status,
-        b':' => Reply::Int,
+        b':' => Reply::Int(text().parse().map_err(|_| Error::unexpected("malformed reply from Redis"))?),
         b'-' => Reply::Error(text()),
         b'$' => {
             let len: i64 = text().parse().map_err(|_| Error::unexpected("malformed reply from Redis"))?;

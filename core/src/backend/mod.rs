@@ -126,6 +126,17 @@ pub(crate) enum Updated {
     Swapped,
 }
 
+impl Updated {
+    /// The update script's reply.
+    pub fn from_script(n: i64) -> Updated {
+        match n {
+            2 => Updated::Swapped,
+            1 => Updated::Merged,
+            _ => Updated::Gone,
+        }
+    }
+}
+
 pub(crate) enum Backend {
     Memory(Arc<memory::MemoryBackend>),
     Redis(redis::RedisBackend),
@@ -179,6 +190,23 @@ impl Backend {
             }
         };
         Some(finish())
+    }
+
+    /// `update` for blocking callers, on the calling thread's own socket
+    /// (see `load_on_this_thread`). `None`: call `update`.
+    pub fn update_on_this_thread(
+        &self,
+        key: &str,
+        expiry: Expiry,
+        set: &[(String, Vec<u8>)],
+        remove: &[String],
+        swap: Option<&Swap>,
+    ) -> Option<Result<Updated>> {
+        let Backend::Redis(r) = self else { return None };
+        let direct = r.direct()?;
+        let args = redis::update_args(expiry, set, remove, swap);
+        let script = &scripts::SCRIPTS;
+        Some(direct.run_script(script.update.get_hash(), &script.update_code, key, &args).map(Updated::from_script))
     }
 
     /// Sets and removes fields of an existing record and slides its expiry.

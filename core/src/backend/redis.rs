@@ -379,29 +379,18 @@ impl RedisBackend {
         remove: &[String],
         swap: Option<&Swap>,
     ) -> Result<Updated> {
+        let args = update_args(expiry, set, remove, swap);
+        let args = &args;
         let n: i64 = self
             .run(|mut c| async move {
                 let mut inv = SCRIPTS.update.key(key);
-                inv.arg(expiry.window_arg());
-                match swap {
-                    Some(s) => inv.arg(&s.old).arg(&s.new).arg(s.deadline_ms.map_or(String::new(), |d| d.to_string())).arg(s.window_ms),
-                    None => inv.arg("").arg("").arg("").arg(0),
-                };
-                inv.arg(set.len());
-                for (f, v) in set {
-                    inv.arg(f).arg(v);
-                }
-                for f in remove {
-                    inv.arg(f);
+                for arg in args {
+                    inv.arg(arg.as_slice());
                 }
                 inv.invoke_async(&mut c).await
             })
             .await?;
-        Ok(match n {
-            2 => Updated::Swapped,
-            1 => Updated::Merged,
-            _ => Updated::Gone,
-        })
+        Ok(Updated::from_script(n))
     }
 
     pub async fn insert(&self, key: &str, expiry: Expiry, fields: &[(String, Vec<u8>)], replace_foreign: bool) -> Result<bool> {
@@ -543,4 +532,26 @@ async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = Redis
         Ok(r) => Ok(r?),
         Err(_) => Err(Error::temporary(ErrorKind::Timeout, format!("Redis {what} took longer than connect_timeout ({limit:?})"))),
     }
+}
+
+/// The update script's ARGV (see `scripts::UPDATE`).
+pub(crate) fn update_args(expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String], swap: Option<&Swap>) -> Vec<Vec<u8>> {
+    let mut args = Vec::with_capacity(6 + 2 * set.len() + remove.len());
+    args.push(expiry.window_arg().into_bytes());
+    match swap {
+        Some(s) => {
+            args.push(s.old.clone());
+            args.push(s.new.clone());
+            args.push(s.deadline_ms.map_or(Vec::new(), |d| d.to_string().into_bytes()));
+            args.push(s.window_ms.to_string().into_bytes());
+        }
+        None => args.extend([Vec::new(), Vec::new(), Vec::new(), b"0".to_vec()]),
+    }
+    args.push(set.len().to_string().into_bytes());
+    for (f, v) in set {
+        args.push(f.clone().into_bytes());
+        args.push(v.clone());
+    }
+    args.extend(remove.iter().map(|f| f.clone().into_bytes()));
+    args
 }

@@ -244,6 +244,9 @@ return redis.call('DEL', KEYS[1])
 pub struct Scripts {
     pub load: Script,
     pub update: Script,
+    /// The update script's source, for `EVAL` on a direct socket that met
+    /// `NOSCRIPT` (redis-rs keeps its own copy private).
+    pub update_code: String,
     pub insert: Script,
     pub touch: Script,
     pub exists: Script,
@@ -256,6 +259,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     Scripts {
         load: with_prelude(LOAD),
         update: with_prelude(UPDATE),
+        update_code: format!("{PRELUDE}{UPDATE}"),
         insert: with_prelude(INSERT),
         touch: with_prelude(TOUCH),
         exists: with_prelude(EXISTS),
