@@ -40,6 +40,18 @@ impl BlockingStore {
         self.store.save_blocking(id, baseline, data)
     }
 
+    /// `save` that `interrupt` can cut short from another thread (see
+    /// `Store::save_blocking_interruptible`).
+    pub fn save_interruptible(
+        &self,
+        id: &str,
+        baseline: &mut Baseline,
+        data: &SessionData,
+        interrupt: &crate::runtime::Interrupt,
+    ) -> Result<SaveOutcome> {
+        self.store.save_blocking_interruptible(id, baseline, data, interrupt)
+    }
+
     pub fn create(&self, data: &SessionData) -> Result<(String, Baseline)> {
         block_on(self.store.create(data))
     }

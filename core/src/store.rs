@@ -355,16 +355,41 @@ impl Store {
     /// like `load_blocking`, the script runs on this thread's own socket
     /// where the topology allows it. Same semantics as `save`.
     pub fn save_blocking(&self, id: &str, baseline: &mut Baseline, data: &SessionData) -> Result<SaveOutcome> {
+        self.save_blocking_with(id, baseline, data, None)
+    }
+
+    /// `save_blocking` that `interrupt` can cut short from another thread
+    /// (a temporary `Timeout` error, "interrupted"). Whether the save landed
+    /// is then unknown; saving again is safe: the same keys get the same
+    /// values, merged into whatever the record holds.
+    pub fn save_blocking_interruptible(
+        &self,
+        id: &str,
+        baseline: &mut Baseline,
+        data: &SessionData,
+        interrupt: &crate::runtime::Interrupt,
+    ) -> Result<SaveOutcome> {
+        self.save_blocking_with(id, baseline, data, Some(interrupt))
+    }
+
+    fn save_blocking_with(
+        &self,
+        id: &str,
+        baseline: &mut Baseline,
+        data: &SessionData,
+        interrupt: Option<&crate::runtime::Interrupt>,
+    ) -> Result<SaveOutcome> {
         let save = match self.prepare_save(id, baseline, data)? {
             Ok(save) => save,
             Err(unchanged) => return Ok(unchanged),
         };
         let backend = self.backend()?;
         let started = Instant::now();
-        let updated = match backend.update_on_this_thread(&save.key, save.expiry, &save.set, &save.removed, save.swap()) {
+        let updated = match backend.update_on_this_thread(&save.key, save.expiry, &save.set, &save.removed, save.swap(), interrupt) {
             Some(updated) => self.timed(started, updated)?,
-            None => crate::runtime::block_on(
+            None => crate::runtime::block_on_unless_interrupted(
                 self.round_trip(backend.update(&save.key, save.expiry, &save.set, &save.removed, save.swap())),
+                interrupt,
             )?,
         };
         Ok(self.finish_save(baseline, save, updated))

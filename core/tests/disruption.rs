@@ -147,6 +147,23 @@ fn an_interrupt_ends_a_blocking_load_waiting_on_its_own_socket() {
     assert!(err.message().contains("interrupted"), "{err}");
     // The shut-down socket was not pooled: the next load works.
     assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("x"), Some(&Value::Int(1)));
+    // A save waiting on a paused server is cut short the same way.
+    let mut loaded = blocking.load(&id).unwrap().unwrap();
+    loaded.data.insert("during".into(), 1.into());
+    let _: () = redis::cmd("CLIENT").arg("PAUSE").arg(60_000).arg("WRITE").query(&mut admin).unwrap();
+    let interrupt = Interrupt::new();
+    let remote = interrupt.clone();
+    let trip = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        remote.interrupt();
+    });
+    let (b3, id3) = (blocking.clone(), id.clone());
+    let err = returns_within(Duration::from_secs(30), move || {
+        b3.save_interruptible(&id3, &mut loaded.baseline, &loaded.data, &interrupt).unwrap_err()
+    });
+    trip.join().unwrap();
+    let _: () = redis::cmd("CLIENT").arg("UNPAUSE").query(&mut admin).unwrap();
+    assert!(err.message().contains("interrupted"), "{err}");
     // An interrupt tripped before the call: it returns at once.
     let tripped = Interrupt::new();
     tripped.interrupt();

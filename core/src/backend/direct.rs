@@ -104,15 +104,15 @@ impl Direct {
     /// `EVALSHA sha 1 key args...` of a script returning an integer; a
     /// server that does not have the script yet gets it with `EVAL` (which
     /// also caches it there).
-    pub fn run_script(&self, sha: &str, code: &str, key: &str, args: &[Vec<u8>]) -> Result<i64> {
+    pub fn run_script(&self, sha: &str, code: &str, key: &str, args: &[Vec<u8>], interrupt: Option<&Interrupt>) -> Result<i64> {
         let mut parts: Vec<&[u8]> = Vec::with_capacity(4 + args.len());
         parts.extend([b"EVALSHA".as_slice(), sha.as_bytes(), b"1", key.as_bytes()]);
         parts.extend(args.iter().map(Vec::as_slice));
-        let mut reply = self.request(&encode(&parts), None)?;
+        let mut reply = self.request(&encode(&parts), interrupt)?;
         if matches!(&reply, Reply::Error(e) if e.starts_with("NOSCRIPT")) {
             parts[0] = b"EVAL";
             parts[1] = code.as_bytes();
-            reply = self.request(&encode(&parts), None)?;
+            reply = self.request(&encode(&parts), interrupt)?;
         }
         match reply {
             Reply::Int(n) => Ok(n),

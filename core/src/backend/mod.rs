@@ -201,12 +201,13 @@ impl Backend {
         set: &[(String, Vec<u8>)],
         remove: &[String],
         swap: Option<&Swap>,
+        interrupt: Option<&crate::runtime::Interrupt>,
     ) -> Option<Result<Updated>> {
         let Backend::Redis(r) = self else { return None };
         let direct = r.direct()?;
         let args = redis::update_args(expiry, set, remove, swap);
         let script = &scripts::SCRIPTS;
-        Some(direct.run_script(script.update.get_hash(), &script.update_code, key, &args).map(Updated::from_script))
+        Some(direct.run_script(script.update.get_hash(), &script.update_code, key, &args, interrupt).map(Updated::from_script))
     }
 
     /// Sets and removes fields of an existing record and slides its expiry.
