@@ -70,6 +70,31 @@ class GvlTest < Minitest::Test
     assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 1.5, "the wait was not interrupted"
   end
 
+  # Saves wait on their own socket too (the core's save_blocking_interruptible):
+  # the GVL is released, Thread#raise cuts the wait short, and saving again
+  # afterwards is safe.
+  def test_a_save_releases_the_gvl_and_can_be_interrupted
+    loaded = @store.load(@id)
+    loaded.data["b"] = 2
+    pause(3000)
+    waiter = Thread.new do
+      @store.save(@id, loaded.baseline, loaded.data)
+      :finished
+    rescue RuntimeError => e
+      e.message
+    end
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    # This thread sleeps, wakes and raises while the save waits: with the GVL
+    # held by the waiter it could do none of it before the pause ends (3 s).
+    sleep 0.2
+    waiter.raise(RuntimeError, "stop waiting")
+    assert_equal "stop waiting", waiter.value
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 1.5, "the save was not interrupted"
+    TestRedis.cli(@url, "CLIENT", "UNPAUSE")
+    assert_includes %i[saved unchanged], @store.save(@id, loaded.baseline, loaded.data)
+    assert_equal({ "a" => 1, "b" => 2 }, @store.load(@id).data)
+  end
+
   # A signal whose handler raises nothing (SIGCHLD, a USR1 trap) also wakes
   # the waiting main thread through the unblocking function; the call must
   # resume waiting, not fail.

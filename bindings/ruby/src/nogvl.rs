@@ -11,10 +11,11 @@
 //! the thread releases the GVL again and resumes waiting on the same,
 //! still-running call, so a stray signal never repeats or fails an operation.
 //!
-//! Loads go through `without_gvl_blocking` instead: the core reads their
-//! reply on this thread (no runtime hand-offs) and the interrupt shuts that
-//! read down; after a wake-up that raised nothing the load is made again
-//! (a load changes nothing but the expiry).
+//! Loads and saves go through `without_gvl_blocking` instead: the core reads
+//! their reply on this thread (no runtime hand-offs) and the interrupt shuts
+//! that read down; after a wake-up that raised nothing the call is made again
+//! (a load changes nothing but the expiry; a save sends the same keys with
+//! the same values, merged into whatever the session holds).
 //!
 //! One exception: a main thread that is the process's only Ruby thread (a
 //! script, a single-threaded server such as Unicorn) gets no unblocking
@@ -183,8 +184,8 @@ where
 /// `without_gvl` for a synchronous engine call that can be cut short through
 /// its `Interrupt` (it then fails with a temporary Timeout error). When Ruby
 /// woke us and what it ran raised nothing (a signal whose handler raises
-/// nothing), the call is made again: only idempotent calls (a load) may come
-/// here.
+/// nothing), the call is made again: only calls that may be repeated (a
+/// load, a save) may come here.
 pub fn without_gvl_blocking<F, T>(ruby: &Ruby, mut work: F) -> Result<T, Error>
 where
     F: FnMut(&Interrupt) -> CoreResult<T>,

@@ -168,7 +168,10 @@ impl RbStore {
         let data = session_from_ruby(ruby, data, serializer)?;
         let store = rb_self.store.clone();
         let mut owned = baseline.take(ruby)?;
-        let out = without_gvl(ruby, store.save(&id, &mut owned, &data));
+        // Like a load, on this thread's own socket where the core can; an
+        // interrupted save is simply made again (same keys, same values).
+        let out =
+            without_gvl_blocking(ruby, |interrupt| store.save_blocking_interruptible(&id, &mut owned, &data, interrupt));
         baseline.put(owned);
         Ok(ruby.to_symbol(match out? {
             SaveOutcome::Unchanged => "unchanged",
