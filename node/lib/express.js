@@ -3,6 +3,7 @@
 // over the native Store. Only adapts express-session's interface; every session
 // rule (change detection, merging, expiry, ids, corrupt values) lives in the engine.
 
+const { AsyncLocalStorage } = require('node:async_hooks')
 const { EventEmitter } = require('node:events')
 const { createRequire } = require('node:module')
 const path = require('node:path')
@@ -68,10 +69,27 @@ class SessionkeeperStore extends Base {
     this._bySession = new WeakMap()
     this._recent = new Map()
     this._viaCreateSession = false
+    // For callers that never use createSession (@fastify/session): the
+    // request's own entry, carried in the async context of get's callback,
+    // which is where such a framework continues the request (and later
+    // calls set). Created on first use; disabled once createSession shows
+    // the caller is express-session, which needs none of it.
+    this._context = null
   }
 
   get (sid, cb) {
-    return callbackify(this._get(sid), cb)
+    if (typeof cb !== 'function' || this._viaCreateSession) return callbackify(this._get(sid), cb)
+    this._get(sid).then(
+      (sess) => {
+        const entry = sess && this._loaded.get(sess)
+        if (!entry || this._viaCreateSession) return process.nextTick(cb, null, sess)
+        this._context ??= new AsyncLocalStorage()
+        const context = this._context
+        process.nextTick(() => context.run({ sid, entry }, cb, null, sess))
+      },
+      (err) => process.nextTick(cb, err)
+    )
+    return undefined
   }
 
   set (sid, sess, cb) {
@@ -116,6 +134,9 @@ class SessionkeeperStore extends Base {
       // fallback (and the memory it holds) is not needed.
       this._viaCreateSession = true
       this._recent.clear()
+      // The async-context hooks cost every promise of the process something.
+      this._context?.disable()
+      this._context = null
     }
     const entry = this._loaded.get(sess)
     const session = super.createSession(req, sess)
@@ -317,6 +338,14 @@ class SessionkeeperStore extends Base {
   _entry (sid, sess) {
     const own = sess && typeof sess === 'object' && (this._bySession.get(sess) || this._loaded.get(sess))
     if (own) return own
+    // The load of this very request (@fastify/session), when its async
+    // context reached us: its own baseline, so concurrent requests on one
+    // session each write only what they changed.
+    const current = this._context?.getStore()
+    if (current && current.sid === sid) return current.entry
+    // Last resort (no context: direct calls, a framework that loses it): the
+    // most recent load of this id. Two such requests in flight on one session
+    // can then undo each other's changes (see README).
     const recent = this._recent.get(sid)
     return recent ? { ...recent, shared: true } : undefined
   }
