@@ -2,9 +2,10 @@
 # The Node package's tests (issue 5): installs the npm dev dependencies from
 # node/package-lock.json when missing, builds the addon once (debug, in the
 # shared cargo target), then runs node's built-in test runner on node/test
-# against standalone Redis and the Cluster: express-session over HTTP,
-# @fastify/session, the cluster module, Redis down/paused, the event loop,
-# CJS/ESM entries, the TypeScript types, and `npm install <path>`.
+# against standalone Redis and the Cluster (and Sentinel and TLS for their own
+# suite): express-session over HTTP, @fastify/session, the cluster module,
+# Redis down/paused, the event loop, CJS/ESM entries, the TypeScript types,
+# and `npm install <path>`.
 # Prints the runner's summary ("ℹ tests N / pass N / fail N") and
 # "test-node: passed|FAILED in Ns"; exits non-zero when anything failed.
 #
@@ -37,9 +38,9 @@ fi
 echo "--- build the addon (debug)"
 (cd node && timeout 1500 node scripts/build-native.js)
 
-echo "--- node --test (standalone and cluster)"
+echo "--- node --test (standalone, cluster, sentinel, tls)"
 set +e
-timeout 900 scripts/with-redis.sh standalone cluster -- \
+timeout 900 scripts/with-redis.sh standalone cluster sentinel tls -- \
   bash -c 'cd node && exec node --test --test-concurrency=1 --test-reporter=spec test/*.test.js'
 rc=$?
 set -e
