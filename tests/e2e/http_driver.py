@@ -47,7 +47,8 @@ PORTS = {
 # How each language reports the integer user_id (the apps' /state).
 INT_TYPE = {"Rails": "Integer", "Flask": "int", "Express": "number (integer)"}
 LANGUAGE = {"Rails": "Ruby", "Flask": "Python", "Express": "JavaScript"}
-STORE = sessionkeeper.Store(os.environ["SK_REDIS_URL"], key_prefix=os.environ["E2E_KEY_PREFIX"])
+# The apps' window (1 hour): the driver's own loads slide sessions by it too.
+STORE = sessionkeeper.Store(os.environ["SK_REDIS_URL"], key_prefix=os.environ["E2E_KEY_PREFIX"], idle_ttl="1h")
 
 DEMO = "--demo" in sys.argv
 passed = 0

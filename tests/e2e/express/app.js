@@ -26,7 +26,9 @@ app.use(express.urlencoded({ extended: false }))
 app.use(session({
   name: env('E2E_COOKIE'),
   secret: env('E2E_SECRET'),
-  store: new SessionkeeperStore({ url: env('SK_REDIS_URL'), key_prefix: env('E2E_KEY_PREFIX') }),
+  // idle_ttl = cookie.maxAge: sessions the other apps wrote carry no express
+  // cookie, so Express slides them by the store's window; keep it the others' hour.
+  store: new SessionkeeperStore({ url: env('SK_REDIS_URL'), key_prefix: env('E2E_KEY_PREFIX'), idle_ttl: '1h' }),
   resave: false,
   saveUninitialized: false,
   cookie: { maxAge: 3600 * 1000, sameSite: 'lax', httpOnly: true, path: '/' }
