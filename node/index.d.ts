@@ -74,6 +74,28 @@ export declare function isValidId(id: unknown): boolean;
 /** Whether `handle` looks like one from `Store#handles()`: `"2::"` and 64 lowercase hex digits. */
 export declare function isValidHandle(handle: unknown): boolean;
 
+/** A shared-mode secret: a string (its UTF-8 bytes) or bytes, at least 32 bytes long. */
+export type CookieSecret = string | Uint8Array;
+
+/**
+ * Shared mode: the signed cookie value `s:<id>.<signature>` (express-session's
+ * format, HMAC-SHA256 keyed by `secret`) for a session id. express-session
+ * configured with the same `secret` reads and issues it natively, so an
+ * express app needs neither function. Throws `SESSIONKEEPER_CONFIG` for a
+ * secret shorter than 32 bytes, `SESSIONKEEPER_INVALID_ID` for an id that
+ * cannot be a session id.
+ */
+export declare function sign(id: string, secret: CookieSecret): string;
+/**
+ * Shared mode: the session id in a signed cookie value when one of `secrets`
+ * verifies it (the first secret signs, every one verifies: rotation), else
+ * null. Takes the value as any cookie parser hands it over (quoted,
+ * percent-encoded, or form-decoded with `+` as a space); `undefined`/`null`
+ * (no cookie) give null. Throws `SESSIONKEEPER_CONFIG` for a secret shorter
+ * than 32 bytes.
+ */
+export declare function unsign(value: string | null | undefined, secrets: CookieSecret | readonly CookieSecret[]): string | null;
+
 /**
  * Where a peer store kept a session, for migration: a string or `{ plain }` is
  * `prefix + id` (connect-redis: `"sess:"`); `{ privateId }` is
@@ -266,6 +288,8 @@ declare const sessionkeeper: {
   generateId: typeof generateId;
   isValidId: typeof isValidId;
   isValidHandle: typeof isValidHandle;
+  sign: typeof sign;
+  unsign: typeof unsign;
   isSessionkeeperError: typeof isSessionkeeperError;
   ERROR_CODES: typeof ERROR_CODES;
 };

@@ -26,6 +26,8 @@ module.exports = {
   generateId: native.generateId,
   isValidId: native.isValidId,
   isValidHandle: native.isValidHandle,
+  sign: native.sign,
+  unsign: native.unsign,
   isSessionkeeperError,
   ERROR_CODES
 }

@@ -4,8 +4,8 @@
 # shared cargo target), then runs node's built-in test runner on node/test
 # against standalone Redis and the Cluster (and Sentinel and TLS for their own
 # suite): express-session over HTTP, @fastify/session, the cluster module,
-# Redis down/paused, the event loop, CJS/ESM entries, the TypeScript types,
-# and `npm install <path>`.
+# Redis down/paused, the event loop, memory growth, shared-mode cookies, CJS/ESM
+# entries, the TypeScript types, and `npm install <path>`.
 # Prints the runner's summary ("ℹ tests N / pass N / fail N") and
 # "test-node: passed|FAILED in Ns"; exits non-zero when anything failed.
 #

@@ -139,6 +139,16 @@ class SessionkeeperStore extends Base {
       this._context = null
     }
     const entry = this._loaded.get(sess)
+    if (entry && entry.foreign) {
+      // Shared mode: a session another framework wrote. If express-session
+      // re-issues its cookie, it must carry this app's settings (domain,
+      // maxAge, sameSite ...), not made-up ones.
+      const cookie = this._appCookie(req)
+      if (cookie) {
+        sess.cookie = cookie
+        entry.cookie = cookieKey(this._storedCookie(cookie))
+      }
+    }
     const session = super.createSession(req, sess)
     if (entry) this._bySession.set(session, entry)
     return session
@@ -186,12 +196,17 @@ class SessionkeeperStore extends Base {
       throw err
     }
     if (loaded === null) return null
-    const stored = cookieKey(isPlainObject(loaded.data.cookie) ? loaded.data.cookie : {})
+    const foreign = !isPlainObject(loaded.data.cookie)
+    const storedCookie = foreign ? null : cookieKey(loaded.data.cookie)
     const sess = this._session(loaded)
     if (sess === null) return null
     // The window the load slid by: the session's own, else the store's.
     const ttlMs = loaded.meta.idleTtlMs !== undefined ? loaded.meta.idleTtlMs : this.store.idleTtlMs
-    const entry = { baseline: loaded.baseline, ttlMs, cookie: stored }
+    // What the stored cookie is, so touch writes it only when it changed. A
+    // session another framework wrote has none; its made-up cookie counts as
+    // stored, so reading such a session writes nothing.
+    const stored = foreign ? cookieKey(this._storedCookie(sess.cookie)) : storedCookie
+    const entry = { baseline: loaded.baseline, ttlMs, cookie: stored, foreign }
     this._loaded.set(sess, entry)
     this._remember(sid, entry)
     return sess
@@ -201,7 +216,7 @@ class SessionkeeperStore extends Base {
   // has expired.
   _session (loaded) {
     const sess = loaded.data
-    const cookie = isPlainObject(sess.cookie) ? sess.cookie : {}
+    const cookie = isPlainObject(sess.cookie) ? sess.cookie : this._madeUpCookie(loaded)
     if (cookie.expires === undefined && typeof cookie.originalMaxAge === 'number' && loaded.meta.expiresAtMs !== null) {
       // Stored without `expires` (see _storedCookie): the session ends when
       // the engine expires it, and that is what the cookie says.
@@ -210,6 +225,35 @@ class SessionkeeperStore extends Base {
     if (cookie.expires != null && !(Date.parse(cookie.expires) > Date.now())) return null
     sess.cookie = cookie
     return sess
+  }
+
+  // A session another framework wrote (shared mode) has no `cookie`, which
+  // express-session needs: this one says what the engine knows (its window
+  // and expiry). createSession replaces it with the app's own cookie
+  // settings when express-session is the caller.
+  _madeUpCookie (loaded) {
+    const window = loaded.meta.idleTtlMs !== undefined ? loaded.meta.idleTtlMs : this.store.idleTtlMs
+    return { originalMaxAge: window ?? null, httpOnly: true, path: '/' }
+  }
+
+  // The cookie express-session would give a new session in this app (its
+  // `cookie` options: maxAge, domain, sameSite, secure, ...), by running the
+  // generator the middleware installs on its store against a stand-in for the
+  // request (so `req` itself is left alone); null when there is none.
+  _appCookie (req) {
+    if (typeof this.generate !== 'function') return null
+    try {
+      const probe = Object.create(req)
+      this.generate(probe)
+      const cookie = probe.session && probe.session.cookie
+      if (!cookie || typeof cookie.toJSON !== 'function') return null
+      const c = { ...cookie.toJSON() }
+      if (c.expires instanceof Date) c.expires = c.expires.toISOString()
+      for (const k of Object.keys(c)) if (c[k] === undefined) delete c[k]
+      return c
+    } catch {
+      return null
+    }
   }
 
   // connect-redis' session under migrate.prefix + sid, moved into our layout
@@ -375,6 +419,9 @@ class SessionkeeperStore extends Base {
   _storedCookie (cookie) {
     if (!cookie || typeof cookie !== 'object') return {}
     const c = { ...(typeof cookie.toJSON === 'function' ? cookie.toJSON() : cookie) }
+    // Not a millisecond short now and then (see configuredWindow), so an
+    // unchanged cookie stays unchanged and is not rewritten.
+    if (typeof c.originalMaxAge === 'number' && c.originalMaxAge > 0) c.originalMaxAge = configuredWindow(c.originalMaxAge)
     if (typeof c.originalMaxAge === 'number' && typeof this.ttl !== 'function') {
       delete c.expires
     } else if (c.expires instanceof Date) {

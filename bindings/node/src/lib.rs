@@ -3,9 +3,11 @@
 //! adapter in JavaScript.
 //!
 //! - `store.rs`: the `Store` and `Baseline` classes, module functions.
+//! - `cookie.rs`: shared mode's signed cookie (`sign`, `unsign`).
 //! - `convert.rs`: JavaScript values to and from the engine's `Value`.
 //! - `error.rs`: every error object JavaScript sees.
 
 mod convert;
+mod cookie;
 mod error;
 mod store;

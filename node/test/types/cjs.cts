@@ -6,3 +6,6 @@ const store = new sk.SessionkeeperStore({ store: new sk.Store("memory://types"),
 const mw = session({ store, secret: "s", resave: false, saveUninitialized: false });
 const codes: readonly string[] = sk.ERROR_CODES;
 void mw, codes;
+const cookieValue: string = sk.sign("x".repeat(32), "a shared secret of at least 32 bytes!!");
+const sid: string | null = sk.unsign(cookieValue, "a shared secret of at least 32 bytes!!");
+void sid;

@@ -89,3 +89,15 @@ async function listing(store: Store): Promise<void> {
   void n, cleared, window, gone, bytes, b, all, ids, len, sk.isValidHandle("2::");
 }
 void listing;
+
+// Shared mode's cookie functions.
+import { sign, unsign } from "sessionkeeper";
+const signed: string = sign("x".repeat(32), "a shared secret of at least 32 bytes!!");
+const id: string | null = unsign(signed, ["new secret of at least 32 bytes......", Buffer.from("old secret of at least 32 bytes......")]);
+const none: string | null = unsign(undefined, "a shared secret of at least 32 bytes!!");
+const viaDefault: string = sk.sign("x".repeat(32), "a shared secret of at least 32 bytes!!");
+// @ts-expect-error ids are strings
+sign(42, "a shared secret of at least 32 bytes!!");
+// @ts-expect-error secrets are strings or bytes
+unsign(signed, 42);
+void id, none, viaDefault;
