@@ -113,6 +113,19 @@ class Browser:
         check(len(values) <= 1, "one shared cookie in the jar", values)
         return values[0] if values else None
 
+    def check_cookie_attributes(self, after: str) -> None:
+        """Whoever issued the shared cookie last, it has the attributes all
+        three apps are configured with: Path=/, HttpOnly, SameSite=Lax, and an
+        expiry (the apps' hour), not a browser-session cookie."""
+        for c in self.jar:
+            if c.name != COOKIE:
+                continue
+            attrs = {k.lower(): v for k, v in c._rest.items()}  # noqa: SLF001 (cookiejar keeps them there)
+            check(c.path == "/", f"{after}: the shared cookie's Path is /", c.path)
+            check("httponly" in attrs, f"{after}: the shared cookie is HttpOnly", attrs)
+            check(str(attrs.get("samesite", "")).lower() == "lax", f"{after}: the shared cookie is SameSite=Lax", attrs)
+            check(c.expires is not None, f"{after}: the shared cookie has an expiry (not a browser-session cookie)")
+
 
 def state_with_cookie(app: str, cookie_value: str) -> dict:
     """GET /state with exactly this cookie (a replay), no jar."""
@@ -156,6 +169,7 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
     check(f"Logged in as {name}, user_id {uid}" in page, f"{login}: the page after login shows the user", page[:400])
     cookie = b.cookie()
     sid = session_id(cookie)
+    b.check_cookie_attributes(f"login on {login}")
     check(sid is not None and STORE.exists(sid), f"{login}: the session is in Redis after login")
     loaded = STORE.load(sid) if sid else None
     stored = loaded.data if loaded else {}
@@ -176,6 +190,8 @@ def rotation(login: str, change: str, logout: str, n: int) -> None:
     # 3. Change a key on the second app; the others read it.
     page = b.post(change, "/color", {"color": color})
     check(f"color: {color}" in page, f"{change}: the page shows the new color", page[:400])
+    # Before any other app re-issues it (Rails does on every request).
+    b.check_cookie_attributes(f"a change on {change}")
     for app in apps:
         s = b.state(app)
         check(s["color"] == color and s["user_id"] == uid, f"{app}: reads the color set on {change}", s)

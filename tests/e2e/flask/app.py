@@ -32,6 +32,16 @@ app.config.update(
 app.session_interface = sessionkeeper.flask.SessionInterface()
 
 
+@app.before_request
+def keep_shared_sessions_permanent():
+    # Flask makes a session's cookie last PERMANENT_SESSION_LIFETIME only when
+    # the session holds Flask's own `_permanent` flag; a session the Rails or
+    # Express app started has none, so without this Flask would re-issue the
+    # shared cookie as a browser-session cookie whenever it changes the session.
+    if session and not session.permanent:
+        session.permanent = True
+
+
 @app.get("/state")
 def state():
     uid = session.get("user_id")
