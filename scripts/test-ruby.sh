@@ -33,10 +33,11 @@ cp "$target_dir/debug/libsessionkeeper_ruby.so" ruby/lib/sessionkeeper/sessionke
 run_suites() {
   local failed=0 passed=0
   suite() {
-    local name=$1
+    local name=$1 t0=$SECONDS
     shift
     echo "== ruby: $name"
     if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "== ruby: $name FAILED"; fi
+    echo "== ruby: ($name: $((SECONDS - t0))s)"
   }
   local rb=(timeout 300 ruby -W0 -Iruby/lib -Iruby/test)
   suite "store, GVL, fork, Rack, memory growth" "${rb[@]}" -e 'ARGV.each { |f| require File.expand_path(f) }' \

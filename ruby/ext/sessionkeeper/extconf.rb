@@ -28,6 +28,13 @@ profile = ENV.fetch("SESSIONKEEPER_CARGO_PROFILE", "release")
 profile_dir = profile == "dev" ? "debug" : profile
 shared_target = ENV["SESSIONKEEPER_CARGO_TARGET_DIR"]
 target = shared_target || "$(CURDIR)/target"
+# With a target dir of its own, rb-sys is pointed at the Ruby running this
+# install. When reusing a target dir (the repository's tests), cargo runs
+# with the environment the repository's own builds use, or the build scripts
+# that watch these variables (rb-sys: RUBY; ring: SOURCE_DATE_EPOCH, which
+# RubyGems sets) would rebuild, and the repository's next build would
+# rebuild them back.
+cargo_env = shared_target ? "env -u SOURCE_DATE_EPOCH" : %(RUBY="#{RbConfig.ruby}")
 dlext = RbConfig::CONFIG["DLEXT"]
 built = RbConfig::CONFIG["host_os"].match?(/darwin/) ? "libsessionkeeper_ruby.dylib" : "libsessionkeeper_ruby.so"
 
@@ -40,7 +47,7 @@ File.write("Makefile", <<~MAKEFILE)
   all: sessionkeeper_ruby.#{dlext}
 
   sessionkeeper_ruby.#{dlext}:
-  \tRUBY="#{RbConfig.ruby}" "#{cargo}" build --locked --profile #{profile} --manifest-path "#{crate}/Cargo.toml" -p sessionkeeper-ruby --target-dir "$(TARGET_DIR)"
+  \t#{cargo_env} "#{cargo}" build --locked --profile #{profile} --manifest-path "#{crate}/Cargo.toml" -p sessionkeeper-ruby --target-dir "$(TARGET_DIR)"
   \tcp "$(TARGET_DIR)/#{profile_dir}/#{built}" $@
 
   install: all
