@@ -172,18 +172,18 @@ impl Backend {
     ) -> Option<Result<Option<Record>>> {
         let Backend::Redis(r) = self else { return None };
         let direct = r.direct().filter(|_| !expiry.explicit)?;
-        // Rare: the follow-up commands go through the runtime.
-        let on_runtime = |fut| crate::runtime::block_on_unless_interrupted(fut, interrupt);
+        // The rare follow-up commands go through the runtime.
+        use crate::runtime::block_on_unless_interrupted as on_runtime;
         let finish = || -> Result<Option<Record>> {
             match Sliding::after_get(direct.get(key, expiry.idle_ms, interrupt)?, expiry.idle_ms)? {
                 Sliding::Missing => Ok(None),
                 Sliding::PastDeadline => {
-                    crate::runtime::block_on_unless_interrupted(r.delete(key), interrupt)?;
+                    on_runtime(r.delete(key), interrupt)?;
                     Ok(None)
                 }
                 Sliding::Found { record, correction } => {
                     if let Some(at) = correction {
-                        on_runtime(r.set_expiry(key, at))?;
+                        on_runtime(r.set_expiry(key, at), interrupt)?;
                     }
                     Ok(Some(record))
                 }
@@ -211,7 +211,7 @@ impl Backend {
     }
 
     /// Sets and removes fields of an existing record and slides its expiry.
-    /// `false` when the record is gone: it is never re-created here. With a
+    /// `Gone` when the record is gone: it is never re-created here. With a
     /// `swap` (Redis only), a record still holding exactly `swap.old` is
     /// replaced by `swap.new` without decoding it on the server; otherwise
     /// the changes are merged into whatever it holds now.
