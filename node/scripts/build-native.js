@@ -8,7 +8,8 @@
 // Needs a Rust toolchain (https://rustup.rs). SESSIONKEEPER_SKIP_BUILD=1 skips
 // the build (for CI steps that build the addon themselves);
 // SESSIONKEEPER_BUILD_PROFILE=debug|release overrides the profile (the tests
-// install the package with a debug build, which reuses the one they made).
+// install the package with a debug build, which reuses the one they made);
+// SESSIONKEEPER_BUILD_OUT=/path/addon.node writes the addon there instead.
 'use strict'
 
 const { spawnSync } = require('node:child_process')
@@ -17,7 +18,9 @@ const path = require('node:path')
 
 const pkgDir = path.resolve(__dirname, '..')
 const manifest = path.resolve(pkgDir, '..', 'bindings', 'node', 'Cargo.toml')
-const dest = path.join(pkgDir, 'sessionkeeper.node')
+// SESSIONKEEPER_BUILD_OUT: another place for the addon (the benchmark keeps
+// its release build beside the tests' debug one).
+const dest = process.env.SESSIONKEEPER_BUILD_OUT ? path.resolve(process.env.SESSIONKEEPER_BUILD_OUT) : path.join(pkgDir, 'sessionkeeper.node')
 const profile = process.env.SESSIONKEEPER_BUILD_PROFILE || (process.argv.includes('--release') ? 'release' : 'debug')
 if (profile !== 'debug' && profile !== 'release') {
   console.error(`sessionkeeper: SESSIONKEEPER_BUILD_PROFILE must be debug or release, not ${profile}`)
@@ -66,6 +69,7 @@ if (!library) {
 
 // Copy then rename: overwriting a library a running process has mapped can
 // crash that process; a rename leaves its inode alone.
+fs.mkdirSync(path.dirname(dest), { recursive: true })
 const tmp = `${dest}.${process.pid}.tmp`
 fs.copyFileSync(library, tmp)
 fs.renameSync(tmp, dest)
