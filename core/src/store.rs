@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::backend::layout::{attr_field, encode_record, ATTR_PREFIX, CODEC, CREATED, DEADLINE, IDLE};
+use crate::backend::layout::{attr_field, encode_record, field_ms, ATTR_PREFIX, CODEC, CREATED, DEADLINE, IDLE};
 use crate::backend::{Backend, Expiry, Record, Swap, Updated};
 use crate::codec::Codec;
 use crate::config::Config;
@@ -90,11 +90,6 @@ impl PreparedSave {
 const SWAP_LIMIT: usize = 64 * 1024;
 
 impl StoredRecord {
-    fn meta_ms(&self, name: &str) -> Option<i64> {
-        let (_, v) = self.meta.iter().find(|(f, _)| f == name)?;
-        std::str::from_utf8(v).ok()?.parse().ok()
-    }
-
     /// The swap that turns this record into one holding `encoded`, sliding
     /// by the window `expiry` gives (an explicit one becomes the session's
     /// own, as the merge script does), and the new record's metadata.
@@ -108,13 +103,13 @@ impl StoredRecord {
             }
             expiry.idle_ms
         } else {
-            self.meta_ms(IDLE).map_or(expiry.idle_ms, |ms| ms.max(0) as u64)
+            field_ms(&self.meta, IDLE).map_or(expiry.idle_ms, |ms| ms.max(0) as u64)
         };
         let attrs: Vec<(String, &[u8])> = encoded.iter().map(|(k, v)| (attr_field(k), v.as_slice())).collect();
         let new = encode_record(
             meta.iter().map(|(f, v)| (f.as_str(), v.as_slice())).chain(attrs.iter().map(|(f, v)| (f.as_str(), *v))),
         );
-        let swap = Swap { old: self.bytes.clone(), new, deadline_ms: self.meta_ms(DEADLINE), window_ms };
+        let swap = Swap { old: self.bytes.clone(), new, deadline_ms: field_ms(&self.meta, DEADLINE), window_ms };
         (swap, meta)
     }
 }

@@ -49,6 +49,12 @@ pub fn encode_record<'a>(fields: impl Iterator<Item = (&'a str, &'a [u8])> + Clo
     out
 }
 
+/// A metadata field holding milliseconds.
+pub fn field_ms(fields: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
+    let (_, value) = fields.iter().find(|(f, _)| f == name)?;
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// What a stored string turned out to be.
 #[derive(Debug, PartialEq)]
 pub enum Stored {

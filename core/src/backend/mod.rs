@@ -85,11 +85,11 @@ impl Sliding {
             }
         };
         let now_ms = wall_clock_ms();
-        let deadline = field_ms(&fields, layout::DEADLINE);
+        let deadline = layout::field_ms(&fields, layout::DEADLINE);
         if deadline.is_some_and(|d| now_ms >= d) {
             return Ok(Sliding::PastDeadline);
         }
-        let own_window = field_ms(&fields, layout::IDLE).map(|ms| ms.max(0) as u64);
+        let own_window = layout::field_ms(&fields, layout::IDLE).map(|ms| ms.max(0) as u64);
         let expires_at_ms = expiry_at(now_ms, own_window.unwrap_or(idle_ms), deadline);
         let slid_to = (idle_ms > 0).then(|| now_ms + idle_ms as i64);
         let needs_correction = if idle_ms > 0 { expires_at_ms != slid_to } else { own_window.is_some_and(|w| w > 0) };
@@ -98,12 +98,6 @@ impl Sliding {
             correction: needs_correction.then_some(expires_at_ms),
         })
     }
-}
-
-/// A metadata field holding milliseconds.
-fn field_ms(fields: &[(String, Vec<u8>)], name: &str) -> Option<i64> {
-    let (_, value) = fields.iter().find(|(f, _)| f == name)?;
-    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// The common save: the record as loaded, and the client's merge of the

@@ -74,9 +74,9 @@ local function encode(rec)
   parts[2] = header(n, 0x80, 15, nil, 0xde, 0xdf)
   return table.concat(parts)
 end
--- The record at key as a table, or nil when the key holds no session of
--- ours. A record of ours that cannot be read is deleted: keeping it would
--- fail every request that carries its cookie.
+-- The record at key as a table, and its bytes, or nil when the key holds
+-- no session of ours. A record of ours that cannot be read is deleted:
+-- keeping it would fail every request that carries its cookie.
 local function read(key)
   local v = redis.pcall('GET', key)
   if not is_ours(v) then return nil end
@@ -85,7 +85,7 @@ local function read(key)
     redis.call('DEL', key)
     return nil
   end
-  return rec
+  return rec, v
 end
 local function expiry_at(now, idle, deadline)
   if idle > 0 then
@@ -116,17 +116,17 @@ local function window(rec, arg)
   end
   return tonumber(rec['m:idle']) or ms, false
 end
--- The record at key if it is a live session, and its deadline. A session
--- past its deadline is deleted.
+-- The record at key if it is a live session, its deadline and its bytes.
+-- A session past its deadline is deleted.
 local function live(key, now)
-  local rec = read(key)
+  local rec, bytes = read(key)
   if not rec then return nil end
   local deadline = tonumber(rec['m:deadline'])
   if deadline and now >= deadline then
     redis.call('DEL', key)
     return nil
   end
-  return rec, deadline
+  return rec, deadline, bytes
 end
 "#;
 
@@ -137,19 +137,19 @@ end
 /// (-1: never), record bytes}.
 const LOAD: &str = r#"
 local now = now_ms()
-local rec, deadline = live(KEYS[1], now)
+local rec, deadline, bytes = live(KEYS[1], now)
 if not rec then return false end
 local at
 if ARGV[1] == 'p' then
   local pttl = redis.call('PTTL', KEYS[1])
   at = pttl >= 0 and now + pttl or -1
-  return {now, at, redis.call('GET', KEYS[1])}
+  return {now, at, bytes}
 end
 local idle, changed = window(rec, ARGV[1])
 at = expiry_at(now, idle, deadline)
 if changed then return {now, at, write(KEYS[1], rec, at)} end
 expire(KEYS[1], at)
-return {now, at, redis.call('GET', KEYS[1])}
+return {now, at, bytes}
 "#;
 
 /// KEYS[1] record; ARGV[1] the window (see `window`); ARGV[2..5] the swap:
