@@ -96,6 +96,17 @@ where
     handle().spawn(fut)
 }
 
+/// Runs `f` on the engine runtime's pool of blocking threads: for a caller
+/// that must not block its own thread (Node's event loop) but whose work is
+/// cheapest done blocking, on a socket of its own (`Store::load_blocking`).
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    handle().spawn_blocking(f)
+}
+
 /// Lets another thread cut a blocking call short: Ruby's unblocking function
 /// (`Thread#raise`, `Timeout`, Ctrl-C) and Python's signal handling call
 /// `interrupt()` while the waiting thread is inside `block_on_interruptible`.

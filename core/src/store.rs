@@ -198,6 +198,14 @@ impl Store {
         self.idle_ttl
     }
 
+    /// Whether `load_blocking` and `save_blocking` do their I/O on the
+    /// calling thread's own socket (standalone Redis without TLS). Elsewhere
+    /// they wait on the runtime, so a caller that would give them a thread of
+    /// their own (Node) gains nothing: it should call `load`/`save`.
+    pub fn blocking_uses_own_socket(&self) -> bool {
+        self.backend().is_ok_and(|b| b.has_direct_sockets())
+    }
+
     pub fn stats(&self) -> Stats {
         self.inner.metrics.snapshot()
     }

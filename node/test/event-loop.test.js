@@ -4,6 +4,10 @@
 
 const { describe, it } = require('node:test')
 const assert = require('node:assert/strict')
+const { execFile } = require('node:child_process')
+const fs = require('node:fs')
+const path = require('node:path')
+const { Worker } = require('node:worker_threads')
 
 const { Store } = require('..')
 const h = require('./helpers')
@@ -36,5 +40,106 @@ describe('event loop', { skip: skip || (!standalone && 'no standalone Redis') },
     const created = await Promise.all(Array.from({ length: 200 }, (_, i) => store.create({ i })))
     const loaded = await Promise.all(created.map(({ id }) => store.load(id)))
     assert.deepEqual(loaded.map((l) => l.data.i), created.map((_, i) => i))
+  })
+
+  it('a call in flight keeps the process alive until it settles, an idle store does not', async () => {
+    const prefix = h.uniquePrefix('alive')
+    const { id } = await new Store(standalone.url, { key_prefix: prefix }).create({ a: 'kept' })
+    // Nothing but the Promise holds the child's event loop: it must print
+    // the session, then exit by itself (the store idle).
+    const script = `
+      const { Store } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const store = new Store(process.env.URL, { key_prefix: process.env.PREFIX })
+      store.load(process.env.ID).then((l) => console.log('loaded ' + l.data.a))
+    `
+    const out = await new Promise((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { env: { ...process.env, URL: standalone.url, PREFIX: prefix, ID: id }, timeout: 20000 },
+        (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))
+    })
+    assert.equal(out.trim(), 'loaded kept')
+  })
+
+  it('a paused Redis holds a bounded number of threads, and every call settles', async () => {
+    // In a fresh process, so no idle threads of earlier tests hide new ones.
+    const script = `
+      const { execFileSync } = require('node:child_process')
+      const fs = require('node:fs')
+      const { Store } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const threads = () => fs.readdirSync('/proc/self/task').length
+      ;(async () => {
+        const store = new Store(process.env.URL, { key_prefix: process.env.PREFIX, command_timeout: '5s' })
+        const created = await Promise.all(Array.from({ length: 64 }, (_, i) => store.create({ i })))
+        await store.load(created[0].id)
+        const before = threads()
+        execFileSync('redis-cli', ['-p', process.env.PORT, 'CLIENT', 'PAUSE', '800', 'ALL'])
+        const loads = created.map(({ id }) => store.load(id))
+        await new Promise((resolve) => setTimeout(resolve, 300))
+        const during = threads()
+        const loaded = await Promise.all(loads)
+        console.log(JSON.stringify({ before, during, all: loaded.every((l, i) => l.data.i === i) }))
+      })()
+    `
+    const env = { ...process.env, URL: standalone.url, PORT: String(standalone.port), PREFIX: h.uniquePrefix('bounded') }
+    const out = await new Promise((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { env, timeout: 30000 },
+        (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))
+    })
+    const { before, during, all } = JSON.parse(out)
+    assert.ok(all, 'every load settled with its session')
+    // At most 16 calls wait on threads of their own; the other 48 are
+    // pipelined on the runtime's connection.
+    assert.ok(during - before <= 16, `threads: ${before} before, ${during} while 64 calls waited`)
+  })
+
+  it('worker threads use the store concurrently with the main thread', async () => {
+    const prefix = h.uniquePrefix('workers')
+    const store = new Store(standalone.url, { key_prefix: prefix })
+    const { id } = await store.create({ n: 0 })
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { Store } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const store = new Store(workerData.url, { key_prefix: workerData.prefix })
+      ;(async () => {
+        for (let i = 0; i < 50; i++) {
+          const l = await store.load(workerData.id)
+          await store.save(workerData.id, l.baseline, { ...l.data, ['w' + workerData.w]: i })
+        }
+        parentPort.postMessage('done')
+      })().catch((e) => parentPort.postMessage(String(e)))
+    `
+    const workers = [1, 2].map((w) => new Worker(source, { eval: true, workerData: { url: standalone.url, prefix, id, w } }))
+    const messages = workers.map((worker) => new Promise((resolve, reject) => {
+      worker.once('message', resolve)
+      worker.once('error', reject)
+    }))
+    for (let i = 0; i < 50; i++) {
+      const l = await store.load(id)
+      await store.save(id, l.baseline, { ...l.data, main: i })
+    }
+    assert.deepEqual(await Promise.all(messages), ['done', 'done'])
+    await Promise.all(workers.map((w) => w.terminate()))
+    const { data } = await store.load(id)
+    assert.deepEqual({ main: data.main, w1: data.w1, w2: data.w2 }, { main: 49, w1: 49, w2: 49 })
+  })
+
+  it('a worker terminated while its calls are in flight does not take the process down', async () => {
+    const prefix = h.uniquePrefix('terminated')
+    const store = new Store(standalone.url, { key_prefix: prefix, command_timeout: '5s' })
+    const { id } = await store.create({ a: 1 })
+    const source = `
+      const { parentPort, workerData } = require('node:worker_threads')
+      const { Store } = require(${JSON.stringify(path.resolve(__dirname, '..'))})
+      const store = new Store(workerData.url, { key_prefix: workerData.prefix })
+      for (let i = 0; i < 40; i++) store.load(workerData.id)
+      parentPort.postMessage('started')
+    `
+    await h.redisCli(standalone, ['CLIENT', 'PAUSE', '500', 'ALL'])
+    const worker = new Worker(source, { eval: true, workerData: { url: standalone.url, prefix, id } })
+    await new Promise((resolve) => worker.once('message', resolve))
+    await worker.terminate()
+    // The worker's calls finish after its environment is gone; this process
+    // goes on and its own calls still settle.
+    await new Promise((resolve) => setTimeout(resolve, 700))
+    assert.equal((await store.load(id)).data.a, 1)
   })
 })

@@ -6,8 +6,10 @@
 //! - `cookie.rs`: shared mode's signed cookie (`sign`, `unsign`).
 //! - `convert.rs`: JavaScript values to and from the engine's `Value`.
 //! - `error.rs`: every error object JavaScript sees.
+//! - `settle.rs`: Promises settled from engine threads.
 
 mod convert;
 mod cookie;
 mod error;
+mod settle;
 mod store;

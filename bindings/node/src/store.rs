@@ -17,39 +17,28 @@ use std::time::Duration;
 use napi::bindgen_prelude::{ClassInstance, FromNapiValue, PromiseRaw, Unknown};
 use napi::{sys, Env, JsValue};
 use napi_derive::napi;
-use sessionkeeper_core::{self as engine, runtime, ErrorKind, SaveOutcome, Value};
+use sessionkeeper_core::{self as engine, ErrorKind, SaveOutcome, Value};
 
 use crate::convert::{Fail, Reader, Writer, R};
 use crate::error::{rejected, throw_conversion, throw_engine};
+use crate::settle;
 
 type Promise<'env> = napi::Result<PromiseRaw<'env, Unknown<'env>>>;
 
 /// Runs `fut` on the engine runtime; `done` turns its value into JavaScript
-/// on the JavaScript thread once it completes.
+/// on the JavaScript thread once it completes (settle.rs).
 fn run<'env, T, F, D>(env: &'env Env, fut: F, done: D) -> Promise<'env>
 where
     T: Send + 'static,
     F: Future<Output = engine::Result<T>> + Send + 'static,
-    D: FnOnce(&Writer, T) -> R<sys::napi_value> + 'static,
+    D: FnOnce(&Writer, T) -> R<sys::napi_value> + Send + 'static,
 {
-    // Spawned here, on the JavaScript thread, so the engine starts at once and
-    // its runtime is first built outside any tokio context (building races
-    // drop the loser, which tokio forbids inside a runtime).
-    let task = runtime::spawn(fut);
-    env.spawn_future_with_callback(async move { Ok(task.await) }, move |env, out| {
-        let raw = env.raw();
-        let value = match out {
-            Ok(Ok(v)) => done(&Writer::new(raw), v).map_err(|f| throw_conversion(raw, f))?,
-            Ok(Err(e)) => return Err(throw_engine(raw, &e)),
-            Err(join) => {
-                let e = engine::Error::new(ErrorKind::Unexpected, format!("the engine task failed: {join}"));
-                return Err(throw_engine(raw, &e));
-            }
-        };
-        // SAFETY: `value` was created in this env by `done`.
-        Ok(unsafe { Unknown::from_raw_unchecked(raw, value) })
-    })
+    settle::spawn(env, fut, done)
 }
+
+/// What a save moves to the thread that runs it: the handle, the id, the
+/// caller's Baseline object, a working copy of it and the session data.
+type SaveArgs = (engine::Store, String, Arc<Mutex<engine::Baseline>>, engine::Baseline, engine::SessionData);
 
 /// The `ttlMs` argument: a per-call idle TTL. `undefined` keeps the
 /// handle's, `null` or `0` turns sliding expiry off, a positive number is
@@ -349,11 +338,20 @@ impl Store {
             Ok(a) => a,
             Err(f) => return rejected(env, f),
         };
+        // A per-call window makes the load a script: no own-socket path.
+        let own_socket = ttl.is_none() && self.engine.blocking_uses_own_socket();
         let store = self.handle(ttl);
-        run(env, async move { store.load(&id).await }, |w, loaded| match loaded {
-            Some(l) => loaded_js(w, l),
-            None => w.null(),
-        })
+        settle::run(
+            env,
+            own_socket,
+            (store, id),
+            |(store, id)| store.load_blocking(&id),
+            |(store, id)| async move { store.load(&id).await },
+            |w, loaded| match loaded {
+                Some(l) => loaded_js(w, l),
+                None => w.null(),
+            },
+        )
     }
 
     /// `save(id, baseline, data, ttlMs?)` → `{ outcome, written, removed }`
@@ -377,19 +375,30 @@ impl Store {
             let working = baseline.lock().unwrap_or_else(PoisonError::into_inner).clone();
             Ok((id, baseline, working, data, ttl))
         })();
-        let (id, shared, mut working, data, ttl) = match args {
+        let (id, shared, working, data, ttl) = match args {
             Ok(a) => a,
             Err(f) => return rejected(env, f),
         };
+        let own_socket = self.engine.blocking_uses_own_socket();
         let store = self.handle(ttl);
-        let fut = async move {
-            let outcome = store.save(&id, &mut working, &data).await?;
+        // On success the caller's Baseline object describes the stored state.
+        let adopt = |outcome: &SaveOutcome, shared: &Mutex<engine::Baseline>, working: engine::Baseline| {
             if matches!(outcome, SaveOutcome::Saved { .. }) {
                 *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
             }
+        };
+        let args = (store, id, shared, working, data);
+        let blocking = move |(store, id, shared, mut working, data): SaveArgs| {
+            let outcome = store.save_blocking(&id, &mut working, &data)?;
+            adopt(&outcome, &shared, working);
             Ok(outcome)
         };
-        run(env, fut, |w, outcome| {
+        let asynchronous = move |(store, id, shared, mut working, data): SaveArgs| async move {
+            let outcome = store.save(&id, &mut working, &data).await?;
+            adopt(&outcome, &shared, working);
+            Ok(outcome)
+        };
+        settle::run(env, own_socket, args, blocking, asynchronous, |w, outcome| {
             let (name, written, removed) = match outcome {
                 SaveOutcome::Saved { written, removed } => ("saved", written, removed),
                 SaveOutcome::Unchanged => ("unchanged", 0, 0),

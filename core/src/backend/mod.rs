@@ -155,6 +155,11 @@ impl Backend {
         }
     }
 
+    /// Whether blocking callers' loads and saves have sockets of their own.
+    pub fn has_direct_sockets(&self) -> bool {
+        matches!(self, Backend::Redis(r) if r.direct().is_some())
+    }
+
     /// For blocking callers: a plain load (the store's default window) done
     /// on the calling thread's own socket, then finished like `load`.
     /// `None` when this backend has no such path: call `load`.
