@@ -582,12 +582,72 @@ fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
     // Swapped (compare only); compared, then merged; merged without a
     // compare (no swap was sent: its client line carries empty swap args).
     assert_eq!(gets_per_save, vec![1, 2, 1], "{lines:#?}");
+    // The swap works out the expiry on the client: no TIME; a merge asks.
+    // (A script's commands follow its EVALSHA line: scripts run atomically.)
+    let mut times_per_save = Vec::new();
+    let mut ours = false;
+    for line in &lines {
+        if line.contains("\"EVALSHA\"") || line.contains("\"evalsha\"") {
+            ours = line.contains(&key);
+            if ours {
+                times_per_save.push(0);
+            }
+        } else if !line.contains(" lua]") {
+            ours = false;
+        } else if ours && line.contains("\"TIME\"") {
+            *times_per_save.last_mut().unwrap() += 1;
+        }
+    }
+    assert_eq!(times_per_save, vec![0, 1, 1], "{lines:#?}");
     let saves: Vec<&String> = lines.iter().filter(|l| l.contains(&key) && l.contains("\"EVALSHA\"")).collect();
     assert!(!saves[0].contains("\"\" \"\" \"\"") && saves[2].contains("\"\" \"\" \"\""), "{saves:#?}");
     let last = block_on(store.load(&id)).unwrap().unwrap();
     assert_eq!(last.data.get("a"), Some(&Value::Int(1)));
     assert_eq!(last.data.get("b"), Some(&Value::Int(2)));
     assert_eq!(last.data.get("c"), Some(&Value::Int(3)));
+}
+
+#[test]
+fn a_swap_save_sets_the_ttl_by_the_same_rules() {
+    // The client works out the swapped record's time to live (its window,
+    // capped by the deadline); past the deadline it sends no swap and the
+    // server ends the session.
+    let Some(url) = standalone_url() else { return };
+    let mut conn = redis_conn(&url);
+    let pttl = |conn: &mut redis::Connection, store: &Store, id: &str| -> i64 {
+        redis::cmd("PTTL").arg(storage_key(&store.config().key_prefix, id).unwrap()).query(conn).unwrap()
+    };
+    let save_change = |store: &Store, id: &str| {
+        let mut loaded = block_on(store.load(id)).unwrap().unwrap();
+        loaded.data.insert("n".into(), Value::Int(loaded.data.len() as i64));
+        block_on(store.save(id, &mut loaded.baseline, &loaded.data)).unwrap()
+    };
+    let capped = Target::Standalone.store(&[("idle_ttl", "1h"), ("absolute_ttl", "20s")]).unwrap();
+    let (id, _) = block_on(capped.create(&data(&[]))).unwrap();
+    assert!(matches!(save_change(&capped, &id), SaveOutcome::Saved { .. }));
+    let ttl = pttl(&mut conn, &capped, &id);
+    assert!(ttl > 0 && ttl <= 20_000, "the deadline did not cap the save's expiry: {ttl}");
+
+    let store = Target::Standalone.store(&[("idle_ttl", "1h")]).unwrap();
+    let (id, _) = block_on(store.with_idle_ttl(Some(Duration::from_secs(30))).create(&data(&[]))).unwrap();
+    save_change(&store, &id);
+    let ttl = pttl(&mut conn, &store, &id);
+    assert!(ttl > 25_000 && ttl <= 30_000, "the session's own window was not kept: {ttl}");
+    let (id, _) = block_on(store.with_idle_ttl(None).create(&data(&[]))).unwrap();
+    save_change(&store, &id);
+    assert_eq!(pttl(&mut conn, &store, &id), -1, "a session without sliding expiry got one");
+    let (id, _) = block_on(store.create(&data(&[]))).unwrap();
+    save_change(&store, &id);
+    let ttl = pttl(&mut conn, &store, &id);
+    assert!(ttl > 3_590_000, "{ttl}");
+
+    let short = Target::Standalone.store(&[("idle_ttl", "1h"), ("absolute_ttl", "1s")]).unwrap();
+    let (id, _) = block_on(short.create(&data(&[]))).unwrap();
+    let mut loaded = block_on(short.load(&id)).unwrap().unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    loaded.data.insert("late".into(), true.into());
+    assert_eq!(block_on(short.save(&id, &mut loaded.baseline, &loaded.data)).unwrap(), SaveOutcome::Gone);
+    assert_eq!(pttl(&mut conn, &short, &id), -2, "a session past its deadline was kept");
 }
 
 #[test]

@@ -110,6 +110,19 @@ pub(crate) struct Swap {
     pub window_ms: u64,
 }
 
+impl Swap {
+    /// The swapped record's time to live in ms, by this machine's clock (as
+    /// a plain load's deadline check): `Some(None)` for no expiry, `None`
+    /// when the deadline has passed (no swap then: the script's merge path
+    /// deletes the session by the server's clock).
+    pub fn ttl_ms(&self, now_ms: i64) -> Option<Option<u64>> {
+        if self.deadline_ms.is_some_and(|d| now_ms >= d) {
+            return None;
+        }
+        Some(expiry_at(now_ms, self.window_ms, self.deadline_ms).map(|at| (at - now_ms).max(1) as u64))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Updated {
     /// Never re-created.

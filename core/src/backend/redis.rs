@@ -538,14 +538,13 @@ async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = Redis
 pub(crate) fn update_args(expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String], swap: Option<&Swap>) -> Vec<Vec<u8>> {
     let mut args = Vec::with_capacity(6 + 2 * set.len() + remove.len());
     args.push(expiry.window_arg().into_bytes());
-    match swap {
-        Some(s) => {
+    match swap.and_then(|s| Some((s, s.ttl_ms(super::wall_clock_ms())?))) {
+        Some((s, ttl)) => {
             args.push(s.old.clone());
             args.push(s.new.clone());
-            args.push(s.deadline_ms.map_or(Vec::new(), |d| d.to_string().into_bytes()));
-            args.push(s.window_ms.to_string().into_bytes());
+            args.push(ttl.map_or(Vec::new(), |ms| ms.to_string().into_bytes()));
         }
-        None => args.extend([Vec::new(), Vec::new(), Vec::new(), b"0".to_vec()]),
+        None => args.extend([Vec::new(), Vec::new(), Vec::new()]),
     }
     args.push(set.len().to_string().into_bytes());
     for (f, v) in set {

@@ -152,32 +152,35 @@ expire(KEYS[1], at)
 return {now, at, bytes}
 "#;
 
-/// KEYS[1] record; ARGV[1] the window (see `window`); ARGV[2..5] the swap:
+/// KEYS[1] record; ARGV[1] the window (see `window`); ARGV[2..4] the swap:
 /// the record as the client loaded it, the client's merge of the changes
-/// into it, its deadline and the window it slides by (empty strings: no
-/// swap); ARGV[6] the number of field/value pairs to set, then the pairs,
-/// then the fields to delete. When the record still holds exactly what the
-/// client loaded (the common case: no concurrent save), it is replaced by
-/// the client's merge; decoding and re-encoding it here would cost the
-/// server several times more. Otherwise the changes are merged into what it
-/// holds now. Returns 2 (swapped), 1 (merged), or 0 when the record is gone
-/// (never re-created: a logout must stay a logout).
-const UPDATE: &str = r#"
-local now = now_ms()
+/// into it, and its time to live in ms ('': none), which the client worked
+/// out from the record's deadline and window (empty strings: no swap);
+/// ARGV[5] the number of field/value pairs to set, then the pairs, then the
+/// fields to delete. When the record still holds exactly what the client
+/// loaded (the common case: no concurrent save), it is replaced by the
+/// client's merge; decoding and re-encoding it here would cost the server
+/// several times more. Otherwise the changes are merged into what it holds
+/// now. Returns 2 (swapped), 1 (merged), or 0 when the record is gone (never
+/// re-created: a logout must stay a logout).
+///
+/// The swap comes before the prelude and calls nothing of it: the common
+/// path then neither defines the prelude's functions nor asks for `TIME`
+/// (about 40% of its server time).
+const UPDATE_SWAP: &str = r#"
 if ARGV[2] ~= '' and redis.pcall('GET', KEYS[1]) == ARGV[2] then
-  local deadline = tonumber(ARGV[4])
-  if deadline and now >= deadline then
-    redis.call('DEL', KEYS[1])
-    return 0
-  end
-  local at = expiry_at(now, tonumber(ARGV[5]), deadline)
-  if at >= 0 then redis.call('SET', KEYS[1], ARGV[3], 'PXAT', at) else redis.call('SET', KEYS[1], ARGV[3]) end
+  if ARGV[4] == '' then redis.call('SET', KEYS[1], ARGV[3]) else redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
   return 2
 end
+"#;
+
+/// The update script's merge path (see `UPDATE_SWAP`), after the prelude.
+const UPDATE_MERGE: &str = r#"
+local now = now_ms()
 local rec, deadline = live(KEYS[1], now)
 if not rec then return 0 end
-local last_set = 6 + 2 * tonumber(ARGV[6])
-for i = 7, last_set, 2 do rec[ARGV[i]] = ARGV[i + 1] end
+local last_set = 5 + 2 * tonumber(ARGV[5])
+for i = 6, last_set, 2 do rec[ARGV[i]] = ARGV[i + 1] end
 for i = last_set + 1, #ARGV do rec[ARGV[i]] = nil end
 write(KEYS[1], rec, expiry_at(now, window(rec, ARGV[1]), deadline))
 return 1
@@ -256,10 +259,11 @@ pub struct Scripts {
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     let with_prelude = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
+    let update = format!("{UPDATE_SWAP}{PRELUDE}{UPDATE_MERGE}");
     Scripts {
         load: with_prelude(LOAD),
-        update: with_prelude(UPDATE),
-        update_code: format!("{PRELUDE}{UPDATE}"),
+        update: Script::new(&update),
+        update_code: update,
         insert: with_prelude(INSERT),
         touch: with_prelude(TOUCH),
         exists: with_prelude(EXISTS),
