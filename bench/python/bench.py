@@ -20,10 +20,13 @@ that rotates slice by slice, so machine noise falls on all of them alike):
   flask-sk        Flask + sessionkeeper.flask.SessionInterface
   flask-session   Flask + Flask-Session 0.8 (Redis, msgspec MessagePack)
   flask-cookie    Flask's default signed-cookie session (no Redis)
+  flask-floor     the cheapest store possible (floor.py: a dict in this
+                  process, no encoding): the upper bound for any store
   django-sk       Django + SESSION_ENGINE = "sessionkeeper.django"
   django-redis    Django cache session backend on django-redis
   django-cache    Django cache session backend on Django's built-in RedisCache
   django-signed   Django's signed_cookies session engine (no Redis)
+  django-floor    as flask-floor, a SessionBase on a dict in this process
 
 Each with two kinds of request on a logged-in session: ``read`` (the view
 reads one key) and ``write`` (the view increments a counter). Every store
@@ -170,6 +173,10 @@ def flask_app(kind: str):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             Session(app)
+    elif kind == "flask-floor":
+        import floor
+
+        app.session_interface = floor.FlaskInterface()
     elif kind != "flask-cookie":
         raise ValueError(kind)
 
@@ -198,6 +205,7 @@ DJANGO_ENGINES = {
     "django-redis": ("django.contrib.sessions.backends.cache", "djredis"),
     "django-cache": ("django.contrib.sessions.backends.cache", "rediscache"),
     "django-signed": ("django.contrib.sessions.backends.signed_cookies", "default"),
+    "django-floor": ("floor", "default"),
 }
 
 
@@ -268,7 +276,17 @@ def django_app(kind: str):
 
 # -- measuring ------------------------------------------------------------------
 
-SCENARIOS = ["flask-sk", "flask-session", "flask-cookie", "django-sk", "django-redis", "django-cache", "django-signed"]
+SCENARIOS = [
+    "flask-sk",
+    "flask-session",
+    "flask-cookie",
+    "flask-floor",
+    "django-sk",
+    "django-redis",
+    "django-cache",
+    "django-signed",
+    "django-floor",
+]
 
 
 def make(kind: str):
@@ -468,9 +486,12 @@ def report(scenarios, results, loads) -> str:
                 f"{med([round_trips(x) for x in runs]):.2f} | {describe_commands(cmds)} |"
             )
         lines.append("")
-    lines.append("### ratios (ours / peer req/s, median of the per-round ratios, min–max in brackets)\n")
-    lines.append("| ours vs peer | read | write | target | met? |")
-    lines.append("|---|---:|---:|---:|---|")
+    lines.append(
+        "### ratios (ours / peer req/s, median of the per-round ratios, min–max in brackets; "
+        "bound: floor / peer, the most any store could reach)\n"
+    )
+    lines.append("| ours vs peer | read | write | target | met? | bound read | bound write |")
+    lines.append("|---|---:|---:|---:|---|---:|---:|")
     for ours, peer, target in TARGETS:
         if ours not in results or peer not in results:
             continue
@@ -481,8 +502,16 @@ def report(scenarios, results, loads) -> str:
             cells.append(f"{m:.2f}× ({min(ratios):.2f}–{max(ratios):.2f})")
             if target is not None:
                 met.append(f"{path} {'yes' if m >= target else 'NO'}")
+        floor = ours.split("-")[0] + "-floor"
+        bounds = [
+            f"{med([a['rps'] / b['rps'] for a, b in zip(results[floor][path], results[peer][path])]):.2f}×"
+            if floor in results
+            else "–"
+            for path in ("read", "write")
+        ]
         lines.append(
-            f"| {ours} / {peer} | {cells[0]} | {cells[1]} | {'≥ %.1f×' % target if target else '–'} | {', '.join(met) or '–'} |"
+            f"| {ours} / {peer} | {cells[0]} | {cells[1]} | {'≥ %.1f×' % target if target else '–'} "
+            f"| {', '.join(met) or '–'} | {bounds[0]} | {bounds[1]} |"
         )
     lines.append("")
     lines.append(
