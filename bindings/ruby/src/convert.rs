@@ -43,14 +43,14 @@ pub fn session_from_ruby(ruby: &Ruby, hash: RHash, serializer: Option<Value>) ->
     let mut out = SessionData::with_capacity(hash.len());
     let mut failure = None;
     hash.foreach(|k: Value, v: Value| {
-        let key = match key_from_ruby(ruby, k, "") {
+        let key = match key_from_ruby(ruby, k, &Path::Root) {
             Ok(key) => key,
             Err(e) => {
                 failure = Some(e);
                 return Ok(ForEach::Stop);
             }
         };
-        match from_ruby(ruby, v, &child_path("", &key), 1, serializer) {
+        match from_ruby(ruby, v, &Path::Key(&Path::Root, &key), 1, serializer) {
             Ok(value) => {
                 out.insert(key, value);
                 Ok(ForEach::Continue)
@@ -67,24 +67,35 @@ pub fn session_from_ruby(ruby: &Ruby, hash: RHash, serializer: Option<Value>) ->
     }
 }
 
-/// Where a value sits, for messages: `"cart"`, `"cart"[2]["sku"]`.
-fn describe(path: &str) -> String {
-    if path.is_empty() {
-        "the session".to_owned()
-    } else {
-        format!("session key {path}")
+/// Where a value sits, for messages: `"cart"`, `"cart"[2]["sku"]`. Built
+/// as text only when a message needs it: every value converted has one, and
+/// formatting them all cost a conversion more than the conversion itself.
+#[derive(Clone, Copy)]
+pub enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Key(Path::Root, key) => write!(f, "{key:?}"),
+            Path::Key(parent, key) => write!(f, "{parent}[{key:?}]"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
     }
 }
 
-fn child_path(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        format!("{key:?}")
-    } else {
-        format!("{path}[{key:?}]")
+fn describe(path: &Path<'_>) -> String {
+    match path {
+        Path::Root => "the session".to_owned(),
+        _ => format!("session key {path}"),
     }
 }
 
-fn key_from_ruby(ruby: &Ruby, key: Value, path: &str) -> Result<String, Error> {
+fn key_from_ruby(ruby: &Ruby, key: Value, path: &Path<'_>) -> Result<String, Error> {
     if let Some(s) = RString::from_value(key) {
         return s.to_string().map_err(|_| {
             error::codec(ruby, format!("{}: a key is not valid text in its encoding", describe(path)))
@@ -105,7 +116,7 @@ fn key_from_ruby(ruby: &Ruby, key: Value, path: &str) -> Result<String, Error> {
 
 /// `value` cannot be represented: dump it with the serializer if there is
 /// one, else fail with `message`.
-fn unrepresentable(ruby: &Ruby, value: Value, path: &str, serializer: Option<Value>, message: String) -> Result<SkValue, Error> {
+fn unrepresentable(ruby: &Ruby, value: Value, path: &Path<'_>, serializer: Option<Value>, message: String) -> Result<SkValue, Error> {
     let Some(serializer) = serializer else { return Err(error::codec(ruby, message)) };
     // The serializer raises a CodecError naming `path` itself when it cannot
     // dump the value either.
@@ -118,7 +129,7 @@ fn unrepresentable(ruby: &Ruby, value: Value, path: &str, serializer: Option<Val
 }
 
 /// `path` names the top-level key and the way down to `value`.
-pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize, serializer: Option<Value>) -> Result<SkValue, Error> {
+pub fn from_ruby(ruby: &Ruby, value: Value, path: &Path<'_>, depth: usize, serializer: Option<Value>) -> Result<SkValue, Error> {
     if depth > MAX_DEPTH {
         return Err(error::codec(
             ruby,
@@ -182,7 +193,7 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize, serializer
         let mut out = Vec::with_capacity(len);
         for i in 0..len {
             let item: Value = array.entry(i as isize)?;
-            out.push(from_ruby(ruby, item, &format!("{path}[{i}]"), depth + 1, serializer)?);
+            out.push(from_ruby(ruby, item, &Path::Index(path, i), depth + 1, serializer)?);
         }
         return Ok(SkValue::Array(out));
     }
@@ -202,7 +213,7 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize, serializer
                     return Ok(ForEach::Stop);
                 }
             };
-            match from_ruby(ruby, v, &child_path(path, &key), depth + 1, serializer) {
+            match from_ruby(ruby, v, &Path::Key(path, &key), depth + 1, serializer) {
                 Ok(v) => {
                     out.insert(key, v);
                     Ok(ForEach::Continue)
@@ -251,7 +262,7 @@ pub fn from_ruby(ruby: &Ruby, value: Value, path: &str, depth: usize, serializer
     )
 }
 
-fn timestamp(ruby: &Ruby, time: Time, path: &str) -> Result<SkValue, Error> {
+fn timestamp(ruby: &Ruby, time: Time, path: &Path<'_>) -> Result<SkValue, Error> {
     let ts = time.timespec()?;
     u32::try_from(ts.tv_nsec)
         .ok()
@@ -280,7 +291,7 @@ fn abbreviate(text: &str) -> String {
 pub fn session_to_ruby(ruby: &Ruby, data: SessionData, serializer: Option<Value>) -> Result<RHash, Error> {
     let hash = ruby.hash_new();
     for (k, v) in data {
-        let value = to_ruby(ruby, v, serializer, &child_path("", &k))?;
+        let value = to_ruby(ruby, v, serializer, &Path::Key(&Path::Root, &k))?;
         hash.aset(ruby.str_new(&k), value)?;
     }
     Ok(hash)
@@ -293,7 +304,7 @@ fn dumped_bytes(map: &Map) -> Option<&[u8]> {
     }
 }
 
-pub fn to_ruby(ruby: &Ruby, value: SkValue, serializer: Option<Value>, path: &str) -> Result<Value, Error> {
+pub fn to_ruby(ruby: &Ruby, value: SkValue, serializer: Option<Value>, path: &Path<'_>) -> Result<Value, Error> {
     Ok(match value {
         SkValue::Nil => ruby.qnil().as_value(),
         SkValue::Bool(b) => b.into_value_with(ruby),
@@ -304,7 +315,7 @@ pub fn to_ruby(ruby: &Ruby, value: SkValue, serializer: Option<Value>, path: &st
         SkValue::Array(items) => {
             let array = ruby.ary_new_capa(items.len());
             for (i, item) in items.into_iter().enumerate() {
-                array.push(to_ruby(ruby, item, serializer, &format!("{path}[{i}]"))?)?;
+                array.push(to_ruby(ruby, item, serializer, &Path::Index(path, i))?)?;
             }
             array.as_value()
         }
@@ -314,7 +325,7 @@ pub fn to_ruby(ruby: &Ruby, value: SkValue, serializer: Option<Value>, path: &st
             }
             let hash = ruby.hash_new();
             for (k, v) in map {
-                let value = to_ruby(ruby, v, serializer, &child_path(path, &k))?;
+                let value = to_ruby(ruby, v, serializer, &Path::Key(path, &k))?;
                 hash.aset(ruby.str_new(&k), value)?;
             }
             hash.as_value()
