@@ -89,7 +89,8 @@ unsafe extern "C" fn finalize(_env: sys::napi_env, data: *mut c_void, _hint: *mu
     // SAFETY: `data` is the `Arc<Channel>` leaked into the threadsafe function.
     let channel = unsafe { Arc::from_raw(data.cast::<Channel>()) };
     *channel.tsfn.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    LOCAL.with(|l| {
+    // try_with: at a thread's exit its locals may already be gone.
+    let _ = LOCAL.try_with(|l| {
         let mut l = l.borrow_mut();
         if l.as_ref().is_some_and(|l| Arc::ptr_eq(&l.channel, &channel)) {
             *l = None;
@@ -116,7 +117,7 @@ fn started_one(env: sys::napi_env) -> napi::Result<Arc<Channel>> {
 }
 
 fn finished_one(env: sys::napi_env) {
-    LOCAL.with(|l| {
+    let _ = LOCAL.try_with(|l| {
         let mut l = l.borrow_mut();
         let Some(local) = l.as_mut().filter(|local| local.env == env) else { return };
         local.in_flight = local.in_flight.saturating_sub(1);
@@ -126,7 +127,7 @@ fn finished_one(env: sys::napi_env) {
                 unsafe { sys::napi_unref_threadsafe_function(env, tsfn.0) };
             }
         }
-    })
+    });
 }
 
 fn open(env: sys::napi_env) -> napi::Result<Arc<Channel>> {
