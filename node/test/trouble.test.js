@@ -142,6 +142,27 @@ describe('error objects', () => {
 })
 
 describe('values round-trip through the engine', () => {
+  it('JSON-only data comes back exactly (built by one JSON.parse)', async () => {
+    const store = new sk.Store('memory://json-values')
+    const data = {
+      quotes: 'say "hi" \\ back\\slash',
+      controls: 'tab\there\nnew line\u0000nul\u001f',
+      unicode: 'héllo ✓ 😀 \u2028\u2029',
+      floats: [0.1, -0, 1e21, 5e-324, 1.7976931348623157e308, -2.5, 3],
+      ints: [0, -1, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER],
+      nested: { a: [{ b: null, c: true, d: false }], e: {} },
+      empty: '',
+      ['__proto__']: { polluted: true },
+      '1': 'integer-like key'
+    }
+    const { id } = await store.create(data)
+    const { data: back } = await store.load(id)
+    assert.deepEqual(back, data)
+    assert.ok(Object.is(back.floats[1], -0), '-0 kept')
+    assert.equal(Object.getPrototypeOf(back), Object.prototype, 'a "__proto__" key did not become the prototype')
+    assert.ok(Object.hasOwn(back, '__proto__') && back.polluted === undefined)
+  })
+
   it('converts every supported type and back', async () => {
     const store = new sk.Store('memory://values')
     const data = {
@@ -162,10 +183,13 @@ describe('values round-trip through the engine', () => {
       list: [1, 'two', [3], { four: 4 }, null],
       nested: { a: { b: { c: 'deep' } } },
       nullProto: Object.assign(Object.create(null), { k: 'v' }),
-      skipped: undefined
+      skipped: undefined,
+      ['__proto__']: { polluted: true }
     }
     const { id } = await store.create(data)
     const { data: back } = await store.load(id)
+    assert.equal(Object.getPrototypeOf(back), Object.prototype, 'a "__proto__" key did not become the prototype')
+    assert.ok(Object.hasOwn(back, '__proto__') && back.polluted === undefined)
     assert.equal(back.nil, null)
     assert.equal(back.yes, true)
     assert.equal(back.int, 42)

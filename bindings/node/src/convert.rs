@@ -470,13 +470,51 @@ impl Writer {
         Ok(out)
     }
 
+    /// A session's data. When every value in it is one JSON carries exactly
+    /// (no Buffer, Date or BigInt), V8's `JSON.parse` builds the objects in
+    /// one call, several times faster than one Node-API call per property;
+    /// it also makes every key an own property, `"__proto__"` included.
+    pub fn data(&self, map: &Map) -> R<sys::napi_value> {
+        let Some(text) = json_text(map) else { return self.map(map) };
+        let env = self.env;
+        let (mut global, mut json, mut parse, mut out) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        napi_call!(sys::napi_get_global(env, &mut global));
+        napi_call!(sys::napi_get_named_property(env, global, c"JSON".as_ptr(), &mut json));
+        napi_call!(sys::napi_get_named_property(env, json, c"parse".as_ptr(), &mut parse));
+        let arg = self.string(&text)?;
+        napi_call!(sys::napi_call_function(env, json, parse, 1, &arg, &mut out));
+        Ok(out)
+    }
+
     pub fn map(&self, map: &Map) -> R<sys::napi_value> {
         let mut out = self.object()?;
         for (k, v) in map {
             let v = self.value(v)?;
-            self.set(&mut out, k, v)?;
+            if k == "__proto__" {
+                // An assignment would set the prototype; this key is data.
+                self.define(out, k, v)?;
+            } else {
+                self.set(&mut out, k, v)?;
+            }
         }
         Ok(out)
+    }
+
+    /// An own, enumerable, writable data property, as `JSON.parse` makes.
+    fn define(&self, object: sys::napi_value, key: &str, value: sys::napi_value) -> R<()> {
+        use sys::PropertyAttributes::{configurable, enumerable, writable};
+        let descriptor = sys::napi_property_descriptor {
+            utf8name: ptr::null(),
+            name: self.string(key)?,
+            method: None,
+            getter: None,
+            setter: None,
+            value,
+            attributes: writable | enumerable | configurable,
+            data: ptr::null_mut(),
+        };
+        napi_call!(sys::napi_define_properties(self.env, object, 1, &descriptor));
+        Ok(())
     }
 
     pub fn object(&self) -> R<sys::napi_value> {
@@ -522,4 +560,76 @@ impl Writer {
             None => self.null(),
         }
     }
+}
+
+/// `map` as JSON text, or `None` when a value in it has no exact JSON form
+/// (bytes, timestamps, integers beyond 2^53, non-finite floats): those are
+/// built property by property instead.
+fn json_text(map: &Map) -> Option<String> {
+    let mut out = String::with_capacity(256);
+    json_map(map, &mut out).then_some(out)
+}
+
+fn json_map(map: &Map, out: &mut String) -> bool {
+    out.push('{');
+    for (i, (k, v)) in map.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(k, out);
+        out.push(':');
+        if !json_value(v, out) {
+            return false;
+        }
+    }
+    out.push('}');
+    true
+}
+
+fn json_value(value: &Value, out: &mut String) -> bool {
+    use std::fmt::Write;
+    match value {
+        Value::Nil => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(i) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(i) => {
+            let _ = write!(out, "{i}");
+        }
+        // Rust prints the shortest digits that read back as the same double
+        // (and never an exponent), so JSON.parse returns exactly `f`.
+        Value::Float(f) if f.is_finite() => {
+            let _ = write!(out, "{f}");
+        }
+        Value::Str(s) => json_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                if !json_value(item, out) {
+                    return false;
+                }
+            }
+            out.push(']');
+        }
+        Value::Map(map) => return json_map(map, out),
+        _ => return false,
+    }
+    true
+}
+
+fn json_string(s: &str, out: &mut String) {
+    use std::fmt::Write;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }

@@ -11,9 +11,9 @@
 //! The threadsafe function keeps the event loop alive only while calls are
 //! in flight (an idle store must not keep `node` from exiting, a pending
 //! call must). When the environment is torn down (process exit, a worker
-//! thread terminated) late completions are dropped: `Closed` is set by the
-//! finalizer under the same lock that every post takes, so nothing posts to
-//! a freed threadsafe function.
+//! thread terminated) late completions are dropped: the finalizer empties
+//! the channel's slot under the same lock that every post takes, so nothing
+//! posts to a freed threadsafe function.
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -106,7 +106,9 @@ fn started_one(env: sys::napi_env) -> napi::Result<Arc<Channel>> {
             Some(local) if local.env == env => local,
             _ => l.insert(Local { env, channel: open(env)?, in_flight: 0 }),
         };
-        let tsfn = local.channel.tsfn.lock().unwrap_or_else(PoisonError::into_inner).expect("open channel");
+        let Some(tsfn) = *local.channel.tsfn.lock().unwrap_or_else(PoisonError::into_inner) else {
+            return Err(napi::Error::new(napi::Status::Closing, "sessionkeeper: the environment is shutting down"));
+        };
         if local.in_flight == 0 {
             // SAFETY: on the JavaScript thread that owns `tsfn`.
             unsafe { sys::napi_ref_threadsafe_function(env, tsfn.0) };
@@ -300,7 +302,7 @@ where
     D: FnOnce(&Writer, T) -> R<sys::napi_value> + Send + 'static,
 {
     let (pending, promise) = Pending::new(env)?;
-    match BlockingSlot::take().filter(|_| own_socket) {
+    match own_socket.then(BlockingSlot::take).flatten() {
         Some(slot) => {
             engine::runtime::spawn_blocking(move || {
                 let out = blocking(args);

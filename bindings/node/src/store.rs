@@ -1,14 +1,12 @@
 //! The `Store` and `Baseline` classes.
 //!
 //! Every I/O method converts its arguments on the JavaScript thread, runs the
-//! engine call on the engine's own runtime (`runtime::spawn`, so every Redis
-//! connection lives there), awaits it from napi's runtime, and settles its
-//! Promise back on the JavaScript thread, where the result (or the error
-//! object from `error.rs`) is built. Nothing blocks the event loop and nothing
-//! calls `block_on`. We use `Env::spawn_future_with_callback`, the machinery
-//! behind napi's `async fn`, rather than an `async fn` itself, because the
-//! rejection must be an `Error` with `code` and `temporary` properties, which
-//! only a callback on the JavaScript thread can build.
+//! engine call on the engine's threads and settles its Promise back on the
+//! JavaScript thread, where the result (or the error object from `error.rs`,
+//! with `code` and `temporary`) is built (settle.rs). Loads and saves on a
+//! standalone Redis run on a blocking thread with a socket of its own; every
+//! other call runs on the engine's runtime, where every Redis connection
+//! lives. Nothing blocks the event loop.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -203,7 +201,7 @@ fn clear_pending(env: sys::napi_env) {
 
 fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
     let mut out = w.object()?;
-    let data = w.map(&loaded.data)?;
+    let data = w.data(&loaded.data)?;
     w.set(&mut out, "data", data)?;
     let mut meta = w.object()?;
     let created = w.number(loaded.meta.created_at_ms as f64)?;

@@ -536,7 +536,7 @@ async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = Redis
 
 /// The update script's ARGV (see `scripts::UPDATE`).
 pub(crate) fn update_args(expiry: Expiry, set: &[(String, Vec<u8>)], remove: &[String], swap: Option<&Swap>) -> Vec<Vec<u8>> {
-    let mut args = Vec::with_capacity(6 + 2 * set.len() + remove.len());
+    let mut args = Vec::with_capacity(5 + 2 * set.len() + remove.len());
     args.push(expiry.window_arg().into_bytes());
     match swap.and_then(|s| Some((s, s.ttl_ms(super::wall_clock_ms())?))) {
         Some((s, ttl)) => {
