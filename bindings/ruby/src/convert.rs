@@ -68,8 +68,8 @@ pub fn session_from_ruby(ruby: &Ruby, hash: RHash, serializer: Option<Value>) ->
 }
 
 /// Where a value sits, for messages: `"cart"`, `"cart"[2]["sku"]`. Built
-/// as text only when a message needs it: every value converted has one, and
-/// formatting them all cost a conversion more than the conversion itself.
+/// as text only when a message needs it: every value converted has a path,
+/// and few conversions ever print one.
 #[derive(Clone, Copy)]
 pub enum Path<'a> {
     Root,
