@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod runtime;
 pub mod store;
 pub mod value;
+pub mod wire;
 
 pub use blocking::BlockingStore;
 pub use codec::Codec;

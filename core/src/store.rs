@@ -69,7 +69,7 @@ struct StoredRecord {
 }
 
 /// A save that has something to write.
-struct PreparedSave {
+pub(crate) struct PreparedSave {
     key: String,
     encoded: Encoded,
     set: Vec<(String, Vec<u8>)>,
@@ -81,6 +81,15 @@ struct PreparedSave {
 impl PreparedSave {
     fn swap(&self) -> Option<&Swap> {
         self.swap.as_ref().map(|(s, _)| s)
+    }
+
+    pub(crate) fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The update script's arguments.
+    pub(crate) fn update_args(&self) -> Vec<Vec<u8>> {
+        crate::backend::update_args(self.expiry, &self.set, &self.removed, self.swap())
     }
 }
 
@@ -210,17 +219,17 @@ impl Store {
         self.inner.metrics.snapshot()
     }
 
-    fn expiry(&self) -> Expiry {
+    pub(crate) fn expiry(&self) -> Expiry {
         let ms = |d: Option<Duration>| d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
         Expiry { idle_ms: ms(self.idle_ttl), absolute_ms: ms(self.inner.config.absolute_ttl), explicit: self.idle_explicit }
     }
 
-    fn backend(&self) -> Result<Arc<Backend>> {
+    pub(crate) fn backend(&self) -> Result<Arc<Backend>> {
         self.inner.backend.get_or_try_init(|| Backend::open(&self.inner.config))
     }
 
     /// The storage key of a valid id; counts and reports an invalid one.
-    fn key(&self, id: &str) -> Option<String> {
+    pub(crate) fn key(&self, id: &str) -> Option<String> {
         let key = storage_key(&self.inner.config.key_prefix, id);
         if key.is_none() {
             Metrics::add(&self.inner.metrics.invalid_ids, 1);
@@ -239,7 +248,7 @@ impl Store {
         self.timed(started, out)
     }
 
-    fn timed<T>(&self, started: Instant, out: Result<T>) -> Result<T> {
+    pub(crate) fn timed<T>(&self, started: Instant, out: Result<T>) -> Result<T> {
         self.inner.metrics.round_trip(started.elapsed());
         if let Err(e) = &out {
             self.inner.metrics.error(e.kind());
@@ -247,7 +256,7 @@ impl Store {
         out
     }
 
-    fn count_error<T>(&self, r: Result<T>) -> Result<T> {
+    pub(crate) fn count_error<T>(&self, r: Result<T>) -> Result<T> {
         if let Err(e) = &r {
             self.inner.metrics.error(e.kind());
         }
@@ -304,7 +313,36 @@ impl Store {
         }
     }
 
-    fn count_load(&self, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
+    /// Where a caller doing its own I/O connects (`wire::Target`).
+    pub(crate) fn direct_target(&self) -> Option<crate::wire::Target> {
+        self.backend().ok()?.wire_target()
+    }
+
+    /// A load's fetched record timed from `started` and decoded; a `Codec`
+    /// error means it must be dropped (`drop_and_count`).
+    pub(crate) fn decode_timed(&self, started: Instant, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
+        let fetched = self.timed(started, fetched);
+        self.decode_fetched(fetched)
+    }
+
+    /// `decode_timed`, dropping an undecodable record, and counted as a load.
+    pub(crate) async fn settle_fetched(&self, key: &str, started: Instant, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
+        match self.decode_timed(started, fetched) {
+            Err(e) if e.kind() == ErrorKind::Codec => self.drop_and_count(key, e).await,
+            other => self.count_load(other),
+        }
+    }
+
+    /// Drops the undecodable record at `key` and counts the failed load.
+    pub(crate) async fn drop_and_count(&self, key: &str, e: Error) -> Result<Option<Loaded>> {
+        let dropped = match self.backend() {
+            Ok(backend) => self.drop_undecodable(&backend, key, e).await,
+            Err(e) => Err(e),
+        };
+        self.count_load(dropped)
+    }
+
+    pub(crate) fn count_load(&self, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
         let m = &self.inner.metrics;
         Metrics::add(&m.loads, 1);
         Metrics::add(if matches!(loaded, Ok(Some(_))) { &m.hits } else { &m.misses }, 1);
@@ -324,7 +362,7 @@ impl Store {
 
     /// A `Codec` error out of here always means the stored record is
     /// undecodable (the backend's or `decode_record`'s verdict).
-    fn decode_fetched(&self, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
+    pub(crate) fn decode_fetched(&self, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
         let Some(record) = fetched? else { return Ok(None) };
         Metrics::add(&self.inner.metrics.bytes_read, fields_size(&record.fields));
         decode_record(record).map(Some)
@@ -399,7 +437,7 @@ impl Store {
     }
 
     /// What a save has to send, or `Err(Unchanged)` when nothing changed.
-    fn prepare_save(
+    pub(crate) fn prepare_save(
         &self,
         id: &str,
         baseline: &Baseline,
@@ -423,7 +461,7 @@ impl Store {
         Ok(Ok(PreparedSave { key, encoded, set, removed, expiry, swap }))
     }
 
-    fn finish_save(&self, baseline: &mut Baseline, save: PreparedSave, updated: Updated) -> SaveOutcome {
+    pub(crate) fn finish_save(&self, baseline: &mut Baseline, save: PreparedSave, updated: Updated) -> SaveOutcome {
         let m = &self.inner.metrics;
         baseline.stored = match (updated, save.swap) {
             (Updated::Gone, _) => {

@@ -16,13 +16,13 @@
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Credentials, Topology};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::Interrupt;
+use crate::wire::{self, encode, server_error, Address as Target, Reply};
 
 /// Idle sockets kept for reuse; more callers than this at once open extra
 /// sockets that are closed after use.
@@ -37,11 +37,6 @@ pub(crate) struct Direct {
     idle: Mutex<Vec<Conn>>,
 }
 
-enum Target {
-    Tcp { host: String, port: u16 },
-    Unix(PathBuf),
-}
-
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
@@ -52,14 +47,6 @@ struct Conn {
     buf: Vec<u8>,
     /// What the socket's timeouts are set to.
     timeouts: Option<Duration>,
-}
-
-enum Reply {
-    Nil,
-    Bulk(Vec<u8>),
-    Status,
-    Int(i64),
-    Error(String),
 }
 
 impl Direct {
@@ -88,36 +75,27 @@ impl Direct {
     /// With an `interrupt`, tripping it from another thread shuts the socket
     /// down, which ends the wait at once (Ruby's unblocking function).
     pub fn get(&self, key: &str, idle_ms: u64, interrupt: Option<&Interrupt>) -> Result<Option<Vec<u8>>> {
-        let idle_arg = idle_ms.to_string();
-        let command =
-            if idle_ms > 0 { encode(&[b"GETEX", key.as_bytes(), b"PX", idle_arg.as_bytes()]) } else { encode(&[b"GET", key.as_bytes()]) };
-        match self.request(&command, interrupt)? {
-            Reply::Nil => Ok(None),
-            Reply::Bulk(bytes) => Ok(Some(bytes)),
-            // A hash, list, ... under our key name is no session.
-            Reply::Error(e) if e.starts_with("WRONGTYPE") => Ok(None),
-            Reply::Error(e) => Err(server_error(&e)),
-            Reply::Status | Reply::Int(_) => Err(Error::unexpected("unexpected reply to GETEX")),
-        }
+        wire::get_reply(self.request(&wire::get_command(key, idle_ms), interrupt)?)
     }
 
     /// `EVALSHA sha 1 key args...` of a script returning an integer; a
     /// server that does not have the script yet gets it with `EVAL` (which
     /// also caches it there).
     pub fn run_script(&self, sha: &str, code: &str, key: &str, args: &[Vec<u8>], interrupt: Option<&Interrupt>) -> Result<i64> {
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(4 + args.len());
-        parts.extend([b"EVALSHA".as_slice(), sha.as_bytes(), b"1", key.as_bytes()]);
-        parts.extend(args.iter().map(Vec::as_slice));
-        let mut reply = self.request(&encode(&parts), interrupt)?;
-        if matches!(&reply, Reply::Error(e) if e.starts_with("NOSCRIPT")) {
-            parts[0] = b"EVAL";
-            parts[1] = code.as_bytes();
-            reply = self.request(&encode(&parts), interrupt)?;
+        let mut reply = self.request(&wire::script_command(sha, None, key, args), interrupt)?;
+        if wire::is_noscript(&reply) {
+            reply = self.request(&wire::script_command(sha, Some(code), key, args), interrupt)?;
         }
-        match reply {
-            Reply::Int(n) => Ok(n),
-            Reply::Error(e) => Err(server_error(&e)),
-            _ => Err(Error::unexpected("unexpected reply from a script")),
+        wire::script_reply(reply)
+    }
+
+    /// Where a caller doing its own I/O connects (`wire::Target`).
+    pub fn wire_target(&self) -> wire::Target {
+        wire::Target {
+            address: self.target.clone(),
+            handshake: self.handshake.clone(),
+            connect_timeout: self.connect_timeout,
+            command_timeout: self.command_timeout,
         }
     }
 
@@ -198,10 +176,7 @@ impl Direct {
         };
         let mut conn = Conn { stream, buf: Vec::with_capacity(512), timeouts: None };
         for command in &self.handshake {
-            match conn.call(command, self.connect_timeout)? {
-                Reply::Error(e) => return Err(server_error(&e)),
-                _ => {}
-            }
+            wire::handshake_reply(conn.call(command, self.connect_timeout)?)?;
         }
         Ok(conn)
     }
@@ -219,31 +194,6 @@ fn handshake(credentials: &Credentials, db: i64) -> Vec<Vec<u8>> {
         out.push(encode(&[b"SELECT", db.to_string().as_bytes()]));
     }
     out
-}
-
-/// A RESP array of bulk strings.
-fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-/// The error kinds of `From<redis::RedisError>`, by the reply's error code.
-/// Server error texts name the command, never its arguments.
-fn server_error(text: &str) -> Error {
-    let code = text.split_whitespace().next().unwrap_or("");
-    match code {
-        "NOAUTH" | "WRONGPASS" | "NOPERM" => Error::new(ErrorKind::Auth, format!("Redis refused the credentials or the command ({text})")),
-        "READONLY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "MOVED" | "ASK" => {
-            Error::temporary(ErrorKind::Connection, format!("Redis is failing over or loading ({text})"))
-        }
-        _ => Error::unexpected(format!("unexpected Redis reply ({text})")),
-    }
 }
 
 impl Conn {
@@ -264,7 +214,7 @@ impl Conn {
         self.write_all(command).map_err(io_error)?;
         let mut first_read = true;
         loop {
-            if let Some(reply) = parse(&self.buf)? {
+            if let Some((reply, _)) = wire::parse(&self.buf)? {
                 return Ok(reply);
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -333,57 +283,5 @@ fn io_error(e: std::io::Error) -> Error {
 }
 
 fn timeout(limit: Duration) -> Error {
-    Error::temporary(ErrorKind::Timeout, format!("Redis did not answer within command_timeout ({limit:?})"))
-}
-
-/// One complete reply at the start of `buf`, or `None` when more bytes are
-/// needed. Only the reply types GETEX, AUTH and SELECT produce.
-fn parse(buf: &[u8]) -> Result<Option<Reply>> {
-    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-    let line = &buf[1..line_end];
-    let text = || String::from_utf8_lossy(line).into_owned();
-    Ok(Some(match buf[0] {
-        b'+' => Reply::Status,
-        b':' => Reply::Int(text().parse().map_err(|_| Error::unexpected("malformed reply from Redis"))?),
-        b'-' => Reply::Error(text()),
-        b'$' => {
-            let len: i64 = text().parse().map_err(|_| Error::unexpected("malformed reply from Redis"))?;
-            if len < 0 {
-                Reply::Nil
-            } else {
-                let start = line_end + 2;
-                let end = start + len as usize;
-                if buf.len() < end + 2 {
-                    return Ok(None);
-                }
-                Reply::Bulk(buf[start..end].to_vec())
-            }
-        }
-        _ => return Err(Error::unexpected("unexpected reply type from Redis")),
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_complete_replies_only() {
-        assert!(matches!(parse(b"$3\r\nab").unwrap(), None));
-        assert!(matches!(parse(b"$3\r\nabc\r").unwrap(), None));
-        assert!(matches!(parse(b"$3\r\nabc\r\n").unwrap(), Some(Reply::Bulk(b)) if b == b"abc"));
-        assert!(matches!(parse(b"$-1\r\n").unwrap(), Some(Reply::Nil)));
-        assert!(matches!(parse(b"-WRONGTYPE x\r\n").unwrap(), Some(Reply::Error(e)) if e.starts_with("WRONGTYPE")));
-        assert!(matches!(parse(b"+OK\r\n").unwrap(), Some(Reply::Status)));
-        assert!(parse(b"*1\r\n").is_err());
-        assert!(parse(b"$x\r\n").is_err());
-    }
-
-    #[test]
-    fn server_errors_map_to_kinds() {
-        assert_eq!(server_error("WRONGPASS invalid username-password pair").kind(), ErrorKind::Auth);
-        assert_eq!(server_error("NOPERM this user has no permissions to run the 'getex' command").kind(), ErrorKind::Auth);
-        assert!(server_error("LOADING Redis is loading").is_temporary());
-        assert_eq!(server_error("ERR whatever").kind(), ErrorKind::Unexpected);
-    }
+    wire::timeout_error(limit)
 }

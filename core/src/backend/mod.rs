@@ -7,7 +7,9 @@ mod direct;
 pub(crate) mod layout;
 mod memory;
 mod redis;
-mod scripts;
+
+pub(crate) use redis::update_args;
+pub(crate) mod scripts;
 
 use std::sync::Arc;
 
@@ -74,6 +76,16 @@ pub(crate) enum Sliding {
 }
 
 impl Sliding {
+    /// The record, when the `GETEX` left nothing to do; else the follow-up
+    /// (`Backend::finish_sliding`).
+    pub fn without_follow_up(self) -> std::result::Result<Option<Record>, Sliding> {
+        match self {
+            Sliding::Missing => Ok(None),
+            Sliding::Found { record, correction: None } => Ok(Some(record)),
+            other => Err(other),
+        }
+    }
+
     pub fn after_get(reply: Option<Vec<u8>>, idle_ms: u64) -> Result<Sliding> {
         let Some(bytes) = reply else { return Ok(Sliding::Missing) };
         let fields = match layout::decode_record(&bytes) {
@@ -187,21 +199,38 @@ impl Backend {
         // The rare follow-up commands go through the runtime.
         use crate::runtime::block_on_unless_interrupted as on_runtime;
         let finish = || -> Result<Option<Record>> {
-            match Sliding::after_get(direct.get(key, expiry.idle_ms, interrupt)?, expiry.idle_ms)? {
-                Sliding::Missing => Ok(None),
-                Sliding::PastDeadline => {
-                    on_runtime(r.delete(key), interrupt)?;
-                    Ok(None)
-                }
-                Sliding::Found { record, correction } => {
-                    if let Some(at) = correction {
-                        on_runtime(r.set_expiry(key, at), interrupt)?;
-                    }
-                    Ok(Some(record))
-                }
+            match Sliding::after_get(direct.get(key, expiry.idle_ms, interrupt)?, expiry.idle_ms)?.without_follow_up() {
+                Ok(record) => Ok(record),
+                Err(sliding) => on_runtime(self.finish_sliding(key, sliding), interrupt),
             }
         };
         Some(finish())
+    }
+
+    /// The follow-up a plain load's `GETEX` left: a session past its
+    /// deadline is deleted (and missing), a wrong expiry corrected.
+    pub async fn finish_sliding(&self, key: &str, sliding: Sliding) -> Result<Option<Record>> {
+        match sliding {
+            Sliding::Missing => Ok(None),
+            Sliding::PastDeadline => {
+                self.delete(key).await?;
+                Ok(None)
+            }
+            Sliding::Found { record, correction } => {
+                if let (Some(at), Backend::Redis(r)) = (correction, self) {
+                    r.set_expiry(key, at).await?;
+                }
+                Ok(Some(record))
+            }
+        }
+    }
+
+    /// Where a caller doing its own I/O connects (`Store::wire_target`).
+    pub fn wire_target(&self) -> Option<crate::wire::Target> {
+        match self {
+            Backend::Redis(r) => r.direct().map(|d| d.wire_target()),
+            Backend::Memory(_) => None,
+        }
     }
 
     /// `update` for blocking callers, on the calling thread's own socket

@@ -1,0 +1,355 @@
+//! Loads and saves for a caller that moves the bytes itself (sans I/O).
+//!
+//! Node's event loop reads and writes its sockets itself, many replies per
+//! wake-up; sending its loads and saves to an engine thread costs two thread
+//! hand-offs a call, most of a call's CPU (bench/node/README.md). Here the
+//! engine prepares the command a load or a save sends, and turns the reply
+//! back into the result: key naming, expiry rules, the record layout and the
+//! merge stay in the core, only the bytes travel through the caller's socket.
+//!
+//! The same commands as the blocking callers' own sockets (`GETEX`, the
+//! update script's `EVALSHA`), for the same topologies: standalone Redis over
+//! TCP or a unix socket without TLS. The rare follow-up of a load (an expiry
+//! correction, deleting a session past its deadline or undecodable) is a
+//! future for the engine runtime.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use crate::backend::{scripts, Sliding, Updated};
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::{Baseline, Loaded, PreparedSave, SaveOutcome, Store};
+
+/// Where the caller connects, and what it sends first on every connection.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub address: Address,
+    /// `AUTH` and `SELECT` commands; each must be answered by a status reply
+    /// (any error reply fails the connection: `handshake_reply`).
+    pub handshake: Vec<Vec<u8>>,
+    pub connect_timeout: Duration,
+    /// The longest a command may wait for its reply; the caller enforces it
+    /// and fails the call with `timeout_error`.
+    pub command_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp { host: String, port: u16 },
+    Unix(PathBuf),
+}
+
+/// A reply of the types our commands produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Nil,
+    Bulk(Vec<u8>),
+    Status,
+    Int(i64),
+    Error(String),
+}
+
+/// The first complete reply in `buf` and how many bytes it took, or `None`
+/// when more bytes are needed. A reply of another type (an array) is an
+/// error: the connection is out of step and must be closed.
+pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>> {
+    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
+    let line = &buf[1..line_end];
+    let text = || String::from_utf8_lossy(line).into_owned();
+    let after_line = line_end + 2;
+    Ok(Some(match buf[0] {
+        b'+' => (Reply::Status, after_line),
+        b':' => (Reply::Int(text().parse().map_err(|_| malformed())?), after_line),
+        b'-' => (Reply::Error(text()), after_line),
+        b'$' => {
+            let len: i64 = text().parse().map_err(|_| malformed())?;
+            if len < 0 {
+                (Reply::Nil, after_line)
+            } else {
+                let end = after_line + len as usize;
+                if buf.len() < end + 2 {
+                    return Ok(None);
+                }
+                (Reply::Bulk(buf[after_line..end].to_vec()), end + 2)
+            }
+        }
+        _ => return Err(Error::unexpected("unexpected reply type from Redis")),
+    }))
+}
+
+fn malformed() -> Error {
+    Error::unexpected("malformed reply from Redis")
+}
+
+/// A RESP array of bulk strings.
+pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The error kinds of `From<redis::RedisError>`, by the reply's error code.
+/// Server error texts name the command, never its arguments.
+pub(crate) fn server_error(text: &str) -> Error {
+    let code = text.split_whitespace().next().unwrap_or("");
+    match code {
+        "NOAUTH" | "WRONGPASS" | "NOPERM" => Error::new(ErrorKind::Auth, format!("Redis refused the credentials or the command ({text})")),
+        "READONLY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "MOVED" | "ASK" => {
+            Error::temporary(ErrorKind::Connection, format!("Redis is failing over or loading ({text})"))
+        }
+        _ => Error::unexpected(format!("unexpected Redis reply ({text})")),
+    }
+}
+
+/// What a handshake command's reply means: `Err` fails the connection.
+pub fn handshake_reply(reply: Reply) -> Result<()> {
+    match reply {
+        Reply::Error(e) => Err(server_error(&e)),
+        _ => Ok(()),
+    }
+}
+
+/// The error for a call whose reply did not come within `command_timeout`.
+pub fn timeout_error(limit: Duration) -> Error {
+    Error::temporary(ErrorKind::Timeout, format!("Redis did not answer within command_timeout ({limit:?})"))
+}
+
+/// The error for a call whose connection broke or could not be opened.
+pub fn connection_error(why: &str) -> Error {
+    Error::temporary(ErrorKind::Connection, format!("cannot reach Redis ({why})"))
+}
+
+/// `GETEX key PX idle_ms`, or `GET key` when `idle_ms` is 0.
+pub(crate) fn get_command(key: &str, idle_ms: u64) -> Vec<u8> {
+    if idle_ms > 0 {
+        encode(&[b"GETEX", key.as_bytes(), b"PX", idle_ms.to_string().as_bytes()])
+    } else {
+        encode(&[b"GET", key.as_bytes()])
+    }
+}
+
+/// A `GET`/`GETEX` reply: the stored string, or `None` for a missing key or
+/// one holding another type (a hash, list, ... under our key name is no
+/// session).
+pub(crate) fn get_reply(reply: Reply) -> Result<Option<Vec<u8>>> {
+    match reply {
+        Reply::Nil => Ok(None),
+        Reply::Bulk(bytes) => Ok(Some(bytes)),
+        Reply::Error(e) if e.starts_with("WRONGTYPE") => Ok(None),
+        Reply::Error(e) => Err(server_error(&e)),
+        Reply::Status | Reply::Int(_) => Err(Error::unexpected("unexpected reply to GETEX")),
+    }
+}
+
+/// `EVALSHA sha 1 key args...`, or with `code`, `EVAL code 1 key args...`.
+pub(crate) fn script_command(sha: &str, code: Option<&str>, key: &str, args: &[Vec<u8>]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(4 + args.len());
+    match code {
+        Some(code) => parts.extend([b"EVAL".as_slice(), code.as_bytes()]),
+        None => parts.extend([b"EVALSHA".as_slice(), sha.as_bytes()]),
+    }
+    parts.extend([b"1".as_slice(), key.as_bytes()]);
+    parts.extend(args.iter().map(Vec::as_slice));
+    encode(&parts)
+}
+
+/// Whether a script reply says the server does not have the script yet.
+pub(crate) fn is_noscript(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(e) if e.starts_with("NOSCRIPT"))
+}
+
+/// A reply of a script that returns an integer.
+pub(crate) fn script_reply(reply: Reply) -> Result<i64> {
+    match reply {
+        Reply::Int(n) => Ok(n),
+        Reply::Error(e) => Err(server_error(&e)),
+        _ => Err(Error::unexpected("unexpected reply from a script")),
+    }
+}
+
+/// A call's start: send `C`'s command, or its result without any I/O (an
+/// invalid id, a session with nothing changed).
+pub enum Begin<C, T> {
+    Send(C),
+    Done(Result<T>),
+}
+
+/// Work the engine runtime finishes (`runtime::spawn` it).
+pub type Later<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+/// What a reply leads to.
+pub enum Finish<C, T> {
+    Done(Result<T>),
+    /// A follow-up on the engine runtime gives the result.
+    Later(Later<T>),
+    /// Send `C`'s (new) command and feed its reply to `C` again.
+    Again(C),
+}
+
+/// A load in flight on the caller's connection.
+pub struct Load {
+    store: Store,
+    key: String,
+    idle_ms: u64,
+    command: Vec<u8>,
+    started: Instant,
+}
+
+/// A save in flight on the caller's connection.
+pub struct Save {
+    store: Store,
+    save: PreparedSave,
+    args: Vec<Vec<u8>>,
+    command: Vec<u8>,
+    /// Sent as `EVAL` after the server answered `NOSCRIPT`.
+    with_code: bool,
+    started: Instant,
+}
+
+impl Store {
+    /// Where a caller doing its own I/O connects for `wire_load` and
+    /// `wire_save`; `None` when this store's loads and saves cannot go over
+    /// such a connection (TLS, Sentinel, Cluster, the memory backend).
+    pub fn wire_target(&self) -> Option<Target> {
+        self.direct_target()
+    }
+
+    /// `load` over the caller's connection: send the command of `Send`'s
+    /// `Load` and give `Load::finish` its reply. `None` when this handle's
+    /// loads cannot go over it (no `wire_target`, or a handle from
+    /// `with_idle_ttl`, whose window a load script stores): call `load`.
+    pub fn wire_load(&self, id: &str) -> Option<Begin<Load, Option<Loaded>>> {
+        let expiry = self.expiry();
+        if expiry.explicit || !self.blocking_uses_own_socket() {
+            return None;
+        }
+        let Some(key) = self.key(id) else { return Some(Begin::Done(self.count_load(Ok(None)))) };
+        let command = get_command(&key, expiry.idle_ms);
+        Some(Begin::Send(Load { store: self.clone(), key, idle_ms: expiry.idle_ms, command, started: Instant::now() }))
+    }
+
+    /// `save` over the caller's connection (see `wire_load`); `Done` when
+    /// nothing changed (nothing to send) or the id or data is invalid.
+    /// `None` when there is no `wire_target`: call `save`.
+    pub fn wire_save(&self, id: &str, baseline: &Baseline, data: &crate::SessionData) -> Option<Begin<Save, SaveOutcome>> {
+        if !self.blocking_uses_own_socket() {
+            return None;
+        }
+        let save = match self.prepare_save(id, baseline, data) {
+            Err(e) => return Some(Begin::Done(Err(e))),
+            Ok(Err(unchanged)) => return Some(Begin::Done(Ok(unchanged))),
+            Ok(Ok(save)) => save,
+        };
+        let args = save.update_args();
+        let command = script_command(scripts::SCRIPTS.update.get_hash(), None, save.key(), &args);
+        Some(Begin::Send(Save { store: self.clone(), save, args, command, with_code: false, started: Instant::now() }))
+    }
+}
+
+impl Load {
+    pub fn command(&self) -> &[u8] {
+        &self.command
+    }
+
+    /// The load's result from its reply, as `Store::load` gives it.
+    pub fn finish(self, reply: Reply) -> Finish<Load, Option<Loaded>> {
+        let Load { store, key, idle_ms, started, .. } = self;
+        let fetched = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, idle_ms));
+        match fetched.map(Sliding::without_follow_up) {
+            Ok(Err(sliding)) => Finish::Later(Box::pin(async move {
+                let fetched = match store.backend() {
+                    Ok(backend) => backend.finish_sliding(&key, sliding).await,
+                    Err(e) => Err(e),
+                };
+                store.settle_fetched(&key, started, fetched).await
+            })),
+            fetched => {
+                let fetched = fetched.map(|f| f.unwrap_or(None));
+                match store.decode_timed(started, fetched) {
+                    Err(e) if e.kind() == ErrorKind::Codec => {
+                        Finish::Later(Box::pin(async move { store.drop_and_count(&key, e).await }))
+                    }
+                    other => Finish::Done(store.count_load(other)),
+                }
+            }
+        }
+    }
+
+    /// The connection failed before the reply came (`timeout_error`,
+    /// `connection_error`, a malformed reply): counted, and handed back.
+    pub fn fail(self, e: Error) -> Error {
+        let failed = self.store.count_load(self.store.timed(self.started, Err(e)));
+        failed.err().unwrap_or_else(|| Error::unexpected("a failed load succeeded"))
+    }
+}
+
+impl Save {
+    pub fn command(&self) -> &[u8] {
+        &self.command
+    }
+
+    /// The save's outcome from its reply, as `Store::save` gives it; on
+    /// `Saved`, `baseline` (the one `wire_save` was given, or its copy) now
+    /// describes the stored state.
+    pub fn finish(mut self, reply: Reply, baseline: &mut Baseline) -> Finish<Save, SaveOutcome> {
+        if !self.with_code && is_noscript(&reply) {
+            let script = &scripts::SCRIPTS;
+            self.command = script_command(script.update.get_hash(), Some(&script.update_code), self.save.key(), &self.args);
+            self.with_code = true;
+            return Finish::Again(self);
+        }
+        let Save { store, save, started, .. } = self;
+        Finish::Done(
+            store
+                .timed(started, script_reply(reply))
+                .map(|n| store.finish_save(baseline, save, Updated::from_script(n))),
+        )
+    }
+
+    /// See `Load::fail`. Whether the save landed is unknown; saving again is
+    /// safe (the same keys get the same values).
+    pub fn fail(self, e: Error) -> Error {
+        self.store.timed(self.started, Err::<(), _>(e)).err().unwrap_or_else(|| Error::unexpected("a failed save succeeded"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_complete_replies_only() {
+        assert!(matches!(parse(b"$3\r\nab").unwrap(), None));
+        assert!(matches!(parse(b"$3\r\nabc\r").unwrap(), None));
+        assert_eq!(parse(b"$3\r\nabc\r\n+OK\r\n").unwrap(), Some((Reply::Bulk(b"abc".to_vec()), 9)));
+        assert_eq!(parse(b"$-1\r\n").unwrap(), Some((Reply::Nil, 5)));
+        assert!(matches!(parse(b"-WRONGTYPE x\r\n").unwrap(), Some((Reply::Error(e), 14)) if e.starts_with("WRONGTYPE")));
+        assert_eq!(parse(b"+OK\r\n:1").unwrap(), Some((Reply::Status, 5)));
+        assert_eq!(parse(b":12\r\n").unwrap(), Some((Reply::Int(12), 5)));
+        assert!(parse(b"*1\r\n").is_err());
+        assert!(parse(b"$x\r\n").is_err());
+    }
+
+    #[test]
+    fn server_errors_map_to_kinds() {
+        assert_eq!(server_error("WRONGPASS invalid username-password pair").kind(), ErrorKind::Auth);
+        assert_eq!(server_error("NOPERM this user has no permissions to run the 'getex' command").kind(), ErrorKind::Auth);
+        assert!(server_error("LOADING Redis is loading").is_temporary());
+        assert_eq!(server_error("ERR whatever").kind(), ErrorKind::Unexpected);
+    }
+
+    #[test]
+    fn commands_are_resp_arrays() {
+        assert_eq!(get_command("k", 0), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        assert_eq!(get_command("k", 90), b"*4\r\n$5\r\nGETEX\r\n$1\r\nk\r\n$2\r\nPX\r\n$2\r\n90\r\n");
+        assert_eq!(script_command("s", None, "k", &[b"a".to_vec()]), b"*5\r\n$7\r\nEVALSHA\r\n$1\r\ns\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\na\r\n");
+        assert!(script_command("s", Some("return 1"), "k", &[]).starts_with(b"*4\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n"));
+    }
+}
