@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Credentials, Topology};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::Interrupt;
-use crate::wire::{self, encode, server_error, Address as Target, Reply};
+use crate::wire::{self, encode, Address as Target, Reply};
 
 /// Idle sockets kept for reuse; more callers than this at once open extra
 /// sockets that are closed after use.
