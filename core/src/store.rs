@@ -79,12 +79,24 @@ pub(crate) struct PreparedSave {
 }
 
 impl PreparedSave {
-    fn swap(&self) -> Option<&Swap> {
+    pub(crate) fn swap(&self) -> Option<&Swap> {
         self.swap.as_ref().map(|(s, _)| s)
     }
 
     pub(crate) fn key(&self) -> &str {
         &self.key
+    }
+
+    pub(crate) fn expiry(&self) -> Expiry {
+        self.expiry
+    }
+
+    pub(crate) fn set(&self) -> &[(String, Vec<u8>)] {
+        &self.set
+    }
+
+    pub(crate) fn removed(&self) -> &[String] {
+        &self.removed
     }
 
     /// The update script's arguments.
@@ -242,7 +254,7 @@ impl Store {
     }
 
     /// Times one backend call and counts its error, if any.
-    async fn round_trip<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) async fn round_trip<T>(&self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
         let out = fut.await;
         self.timed(started, out)
@@ -351,7 +363,7 @@ impl Store {
 
     /// Reads the record at `key`, sliding its expiry if `slide` is given; a
     /// record that cannot be decoded is deleted and reported.
-    async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
+    pub(crate) async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
         let backend = self.backend()?;
         let fetched = self.round_trip(backend.load(key, slide)).await;
         match self.decode_fetched(fetched) {

@@ -121,9 +121,10 @@ pub fn timeout_error(limit: Duration) -> Error {
     Error::temporary(ErrorKind::Timeout, format!("Redis did not answer within command_timeout ({limit:?})"))
 }
 
-/// The error for a call whose connection broke or could not be opened.
-pub fn connection_error(why: &str) -> Error {
-    Error::temporary(ErrorKind::Connection, format!("cannot reach Redis ({why})"))
+/// `CLIENT SETNAME name`: names a connection in `CLIENT LIST`. Spaces are
+/// not allowed in a name; they become `-`.
+pub fn client_setname(name: &str) -> Vec<u8> {
+    encode(&[b"CLIENT", b"SETNAME", name.replace(' ', "-").as_bytes()])
 }
 
 /// `GETEX key PX idle_ms`, or `GET key` when `idle_ms` is 0.
@@ -197,7 +198,7 @@ pub enum Finish<C, T> {
 pub struct Load {
     store: Store,
     key: String,
-    idle_ms: u64,
+    expiry: crate::backend::Expiry,
     command: Vec<u8>,
     started: Instant,
 }
@@ -232,7 +233,7 @@ impl Store {
         }
         let Some(key) = self.key(id) else { return Some(Begin::Done(self.count_load(Ok(None)))) };
         let command = get_command(&key, expiry.idle_ms);
-        Some(Begin::Send(Load { store: self.clone(), key, idle_ms: expiry.idle_ms, command, started: Instant::now() }))
+        Some(Begin::Send(Load { store: self.clone(), key, expiry, command, started: Instant::now() }))
     }
 
     /// `save` over the caller's connection (see `wire_load`); `Done` when
@@ -260,8 +261,8 @@ impl Load {
 
     /// The load's result from its reply, as `Store::load` gives it.
     pub fn finish(self, reply: Reply) -> Finish<Load, Option<Loaded>> {
-        let Load { store, key, idle_ms, started, .. } = self;
-        let fetched = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, idle_ms));
+        let Load { store, key, expiry, started, .. } = self;
+        let fetched = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, expiry.idle_ms));
         match fetched.map(Sliding::without_follow_up) {
             Ok(Err(sliding)) => Finish::Later(Box::pin(async move {
                 let fetched = match store.backend() {
@@ -282,8 +283,16 @@ impl Load {
         }
     }
 
-    /// The connection failed before the reply came (`timeout_error`,
-    /// `connection_error`, a malformed reply): counted, and handed back.
+    /// The load again, on the engine's own connection: for a call whose
+    /// connection closed before its reply came (a load changes nothing but
+    /// the expiry, so running it twice is harmless).
+    pub async fn retry(self) -> Result<Option<Loaded>> {
+        let loaded = self.store.load_key(&self.key, Some(self.expiry)).await;
+        self.store.count_load(loaded)
+    }
+
+    /// The call failed before its reply came (`timeout_error`, a malformed
+    /// reply, a refused handshake): counted, and handed back.
     pub fn fail(self, e: Error) -> Error {
         let failed = self.store.count_load(self.store.timed(self.started, Err(e)));
         failed.err().unwrap_or_else(|| Error::unexpected("a failed load succeeded"))
@@ -311,6 +320,17 @@ impl Save {
                 .timed(started, script_reply(reply))
                 .map(|n| store.finish_save(baseline, save, Updated::from_script(n))),
         )
+    }
+
+    /// The save again, on the engine's own connection (see `Load::retry`):
+    /// whether the first one landed is unknown, and saving twice is safe
+    /// (the same keys get the same values; a swap whose record changed
+    /// merges instead).
+    pub async fn retry(self, baseline: &mut Baseline) -> Result<SaveOutcome> {
+        let Save { store, save, .. } = self;
+        let backend = store.backend()?;
+        let updated = store.round_trip(backend.update(save.key(), save.expiry(), save.set(), save.removed(), save.swap())).await?;
+        Ok(store.finish_save(baseline, save, updated))
     }
 
     /// See `Load::fail`. Whether the save landed is unknown; saving again is

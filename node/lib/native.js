@@ -19,4 +19,6 @@ try {
   err.cause = e
   throw err
 }
+// Loads and saves over an event-loop socket where the topology allows (wire.js).
+require('./wire').install(native)
 module.exports = native

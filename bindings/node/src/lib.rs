@@ -7,9 +7,11 @@
 //! - `convert.rs`: JavaScript values to and from the engine's `Value`.
 //! - `error.rs`: every error object JavaScript sees.
 //! - `settle.rs`: Promises settled from engine threads.
+//! - `wire.rs`: loads and saves over a socket the event loop drives.
 
 mod convert;
 mod cookie;
 mod error;
 mod settle;
 mod store;
+mod wire;

@@ -205,28 +205,47 @@ impl Pending {
     {
         self.settled = true;
         let deferred = Deferred(self.deferred.0);
-        self.channel.post(Box::new(move |env| {
-            let deferred = deferred;
-            let settled = match out {
-                Ok(v) => done(&Writer::new(env), v).map(|value| (true, value)),
-                Err(e) => engine_error(env, &e).map(|err| (false, err)),
-            };
-            let (ok, value) = match settled {
-                Ok(s) => s,
-                Err(f) => match conversion_error(env, f) {
-                    Ok(err) => (false, err),
-                    Err(_) => return, // the environment is failing; nothing can be built
-                },
-            };
-            // SAFETY: on the JavaScript thread that created `deferred`, once.
-            unsafe {
-                if ok {
-                    sys::napi_resolve_deferred(env, deferred.0, value);
-                } else {
-                    sys::napi_reject_deferred(env, deferred.0, value);
-                }
-            }
-        }));
+        self.channel.post(Box::new(move |env| settle_deferred(env, deferred, out, done)));
+    }
+}
+
+impl Pending {
+    /// `settle` for a result ready on the JavaScript thread itself (the
+    /// event-loop socket's replies, wire.rs): no hand-off.
+    pub fn settle_now<T, D>(mut self, env: sys::napi_env, out: engine::Result<T>, done: D)
+    where
+        D: FnOnce(&Writer, T) -> R<sys::napi_value>,
+    {
+        self.settled = true;
+        finished_one(env);
+        settle_deferred(env, Deferred(self.deferred.0), out, done);
+    }
+}
+
+/// Resolves `deferred` with `done`'s conversion of `out`, or rejects it with
+/// the error; on the JavaScript thread that created it, once.
+fn settle_deferred<T, D>(env: sys::napi_env, deferred: Deferred, out: engine::Result<T>, done: D)
+where
+    D: FnOnce(&Writer, T) -> R<sys::napi_value>,
+{
+    let settled = match out {
+        Ok(v) => done(&Writer::new(env), v).map(|value| (true, value)),
+        Err(e) => engine_error(env, &e).map(|err| (false, err)),
+    };
+    let (ok, value) = match settled {
+        Ok(s) => s,
+        Err(f) => match conversion_error(env, f) {
+            Ok(err) => (false, err),
+            Err(_) => return, // the environment is failing; nothing can be built
+        },
+    };
+    // SAFETY: on the JavaScript thread that created `deferred`, once.
+    unsafe {
+        if ok {
+            sys::napi_resolve_deferred(env, deferred.0, value);
+        } else {
+            sys::napi_reject_deferred(env, deferred.0, value);
+        }
     }
 }
 

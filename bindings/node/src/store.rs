@@ -41,7 +41,7 @@ type SaveArgs = (engine::Store, String, Arc<Mutex<engine::Baseline>>, engine::Ba
 /// The `ttlMs` argument: a per-call idle TTL. `undefined` keeps the
 /// handle's, `null` or `0` turns sliding expiry off, a positive number is
 /// milliseconds (fractions round up).
-fn ttl_arg(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
+pub(crate) fn ttl_arg(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
     ttl_value(r, v).map_err(|f| f.in_argument("ttlMs"))
 }
 
@@ -165,7 +165,7 @@ fn baseline_js(w: &Writer, b: engine::Baseline) -> R<sys::napi_value> {
 }
 
 /// The shared state of a `Baseline` argument; a wrong object is a `TypeError`.
-fn baseline_arg(env: sys::napi_env, r: &Reader, v: sys::napi_value) -> R<Arc<Mutex<engine::Baseline>>> {
+pub(crate) fn baseline_arg(env: sys::napi_env, r: &Reader, v: sys::napi_value) -> R<Arc<Mutex<engine::Baseline>>> {
     let wrong = |r: &Reader| -> Fail {
         match r.describe(v) {
             Ok(d) => Fail::type_error(format!("must be a Baseline from load, create or insert; got {d}")),
@@ -199,7 +199,7 @@ fn clear_pending(env: sys::napi_env) {
     }
 }
 
-fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
+pub(crate) fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
     let mut out = w.object()?;
     let data = w.data(&loaded.data)?;
     w.set(&mut out, "data", data)?;
@@ -219,6 +219,23 @@ fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
     w.set(&mut out, "meta", meta)?;
     let baseline = baseline_js(w, loaded.baseline)?;
     w.set(&mut out, "baseline", baseline)?;
+    Ok(out)
+}
+
+/// A save's result: `{ outcome, written, removed }`.
+pub(crate) fn outcome_js(w: &Writer, outcome: SaveOutcome) -> R<sys::napi_value> {
+    let (name, written, removed) = match outcome {
+        SaveOutcome::Saved { written, removed } => ("saved", written, removed),
+        SaveOutcome::Unchanged => ("unchanged", 0, 0),
+        SaveOutcome::Gone => ("gone", 0, 0),
+    };
+    let mut out = w.object()?;
+    let v = w.string(name)?;
+    w.set(&mut out, "outcome", v)?;
+    let v = w.number(written as f64)?;
+    w.set(&mut out, "written", v)?;
+    let v = w.number(removed as f64)?;
+    w.set(&mut out, "removed", v)?;
     Ok(out)
 }
 
@@ -314,7 +331,11 @@ impl Store {
         Baseline::wrap(engine::Baseline::empty(self.engine.config().codec))
     }
 
-    fn handle(&self, ttl: Option<Option<Duration>>) -> engine::Store {
+    pub(crate) fn engine(&self) -> &engine::Store {
+        &self.engine
+    }
+
+    pub(crate) fn handle(&self, ttl: Option<Option<Duration>>) -> engine::Store {
         match ttl {
             None => self.engine.clone(),
             Some(t) => self.engine.with_idle_ttl(t),
@@ -396,21 +417,7 @@ impl Store {
             adopt(&outcome, &shared, working);
             Ok(outcome)
         };
-        settle::run(env, own_socket, args, blocking, asynchronous, |w, outcome| {
-            let (name, written, removed) = match outcome {
-                SaveOutcome::Saved { written, removed } => ("saved", written, removed),
-                SaveOutcome::Unchanged => ("unchanged", 0, 0),
-                SaveOutcome::Gone => ("gone", 0, 0),
-            };
-            let mut out = w.object()?;
-            let v = w.string(name)?;
-            w.set(&mut out, "outcome", v)?;
-            let v = w.number(written as f64)?;
-            w.set(&mut out, "written", v)?;
-            let v = w.number(removed as f64)?;
-            w.set(&mut out, "removed", v)?;
-            Ok(out)
-        })
+        settle::run(env, own_socket, args, blocking, asynchronous, outcome_js)
     }
 
     /// `create(data, ttlMs?)` → `{ id, baseline }` under a new random id.
