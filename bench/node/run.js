@@ -4,7 +4,7 @@
 // round), every store meets the same Redis, medians over the rounds.
 //
 //   REDIS_URL=redis://127.0.0.1:<port> node run.js
-// Knobs (env): ROUNDS=3 DURATION=10 WARMUP=3 CONNECTIONS=10
+// Knobs (env): ROUNDS=3 DURATION=10 WARMUP=3 CONNECTIONS=10 ROUTES=read,write
 //   STORES=sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory
 //     (an entry `sessionkeeper@/path/addon.node` runs our store on another
 //     build of the addon, for A/B comparisons)  MONITOR_REQUESTS=200
@@ -29,7 +29,7 @@ const WARMUP = Number(env.WARMUP || 3)
 const CONNECTIONS = Number(env.CONNECTIONS || 10)
 const MONITOR_REQUESTS = Number(env.MONITOR_REQUESTS || 200)
 const STORES = (env.STORES || 'sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory').split(',')
-const ROUTES = ['read', 'write']
+const ROUTES = (env.ROUTES || 'read,write').split(',')
 const REDIS_URL = env.REDIS_URL
 if (!REDIS_URL) throw new Error('REDIS_URL must point at the Redis the bench may use')
 const redisPort = String(new URL(REDIS_URL).port)

@@ -31,6 +31,12 @@ class Connection {
     this.wire = null
     this.timer = null
     this.waiting = []
+    this.flushing = false
+    this.flush = () => {
+      this.flushing = false
+      const out = this.wire === null ? null : this.wire.take()
+      if (out !== null) this.socket.write(out)
+    }
     this.retryAt = 0
     // Stores sharing this connection (withIdleTtl copies) still alive.
     this.users = 0
@@ -112,10 +118,16 @@ class Connection {
     })
   }
 
-  /** After a call went into `wire`: write it, and watch command_timeout. */
+  /**
+   * After a call went into `wire`: write it with every other call made in
+   * this turn of the event loop (one write, one wake-up of Redis, for the
+   * calls of all the requests read at once), and watch command_timeout.
+   */
   sent (wire) {
-    const out = wire.take()
-    if (out !== null) this.socket.write(out)
+    if (!this.flushing) {
+      this.flushing = true
+      setImmediate(this.flush)
+    }
     if (this.timer === null) this.watch(this.target.commandTimeoutMs)
   }
 

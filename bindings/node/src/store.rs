@@ -3,10 +3,11 @@
 //! Every I/O method converts its arguments on the JavaScript thread, runs the
 //! engine call on the engine's threads and settles its Promise back on the
 //! JavaScript thread, where the result (or the error object from `error.rs`,
-//! with `code` and `temporary`) is built (settle.rs). Loads and saves on a
-//! standalone Redis run on a blocking thread with a socket of its own; every
-//! other call runs on the engine's runtime, where every Redis connection
-//! lives. Nothing blocks the event loop.
+//! with `code` and `temporary`) is built (settle.rs). On a standalone Redis,
+//! `node/lib/wire.js` sends loads and saves over its event-loop socket
+//! instead (wire.rs), and calls these methods only without one; here they
+//! run on a blocking thread with a socket of its own. Every other call runs
+//! on the engine's runtime. Nothing blocks the event loop.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
