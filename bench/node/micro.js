@@ -1,8 +1,7 @@
 'use strict'
-// Per-call cost of the binding, without express: one session read N times,
-// sequentially and with 10 in flight, through our Store (napi -> engine
-// runtime -> Redis -> Promise) and through ioredis (GET + JSON.parse, all on
-// the event loop). Reports ops/s and the process's CPU time per operation
+// Per-call cost of the binding, without express: one session read (and
+// written) N times, sequentially and with 10 in flight, through our Store
+// and through ioredis (GET + JSON.parse; GET + SET EX for a write). Reports ops/s and the process's CPU time per operation
 // (every thread: the JavaScript thread, napi's and the engine's runtimes).
 //   REDIS_URL=redis://127.0.0.1:<port> SESSIONKEEPER_NATIVE=.build/sessionkeeper.node node micro.js
 
@@ -33,7 +32,17 @@ async function main () {
   await redis.set('bench:micro:json', JSON.stringify(session), 'EX', 3600)
   const ops = {
     'sessionkeeper Store#load': () => store.load(id),
-    'ioredis GET + JSON.parse': async () => JSON.parse(await redis.get('bench:micro:json'))
+    'ioredis GET + JSON.parse': async () => JSON.parse(await redis.get('bench:micro:json')),
+    // A write: load, change one key, save (every call in flight on the one session).
+    'sessionkeeper load + save': async () => {
+      const loaded = await store.load(id)
+      await store.save(id, loaded.baseline, { ...loaded.data, n: loaded.data.n + 1 }, 3600000)
+    },
+    'ioredis GET + SET EX': async () => {
+      const data = JSON.parse(await redis.get('bench:micro:json'))
+      data.n += 1
+      await redis.set('bench:micro:json', JSON.stringify(data), 'EX', 3600)
+    }
   }
   console.log('| operation | in flight | ops/s | process CPU per op (µs) |')
   console.log('|---|---|---|---|')
