@@ -59,6 +59,8 @@ class Connection {
       if (Date.now() < this.retryAt) return viaNative()
       this.open(store)
     }
+    // A call waiting for the connect keeps the process alive, as one in flight does.
+    this.socket.ref()
     return new Promise((resolve) => {
       this.waiting.push(() => resolve(this.route(store, viaWire, viaNative)))
     })
@@ -66,6 +68,7 @@ class Connection {
 
   /** Calls waiting for the connect go on: over the socket, or without it. */
   proceed () {
+    if (this.socket !== null) this.socket.unref()
     const waiting = this.waiting
     this.waiting = []
     for (const go of waiting) go()
