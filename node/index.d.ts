@@ -181,6 +181,8 @@ export declare class Store {
   constructor(url: string, options?: StoreOptions);
   /** A handle on the same connections whose calls use another idle TTL (ms; `null`/`0`: none). */
   withIdleTtl(ttlMs: number | null): Store;
+  /** A handle whose loads expect sessions to carry this window (ms; `null`/`0`: none) as their own (stored by `withIdleTtl` saves): loading one that does is one command instead of two. Other calls are unchanged. */
+  withLoadWindow(windowMs: number | null): Store;
   /** This handle's idle TTL in milliseconds, or null. */
   readonly idleTtlMs: number | null;
   /** Counters since the store was opened (synchronous, no I/O). */

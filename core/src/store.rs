@@ -28,6 +28,9 @@ pub struct Store {
     /// Whether `idle_ttl` was set for the session (`with_idle_ttl`) rather
     /// than taken from the configuration.
     idle_explicit: bool,
+    /// The window plain loads slide by in their `GETEX` (`with_load_window`);
+    /// `None`: `idle_ttl`.
+    load_window: Option<Option<Duration>>,
 }
 
 struct Inner {
@@ -192,7 +195,7 @@ impl Store {
     pub fn open(config: Config) -> Result<Store> {
         let backend = Backend::open(&config)?;
         let idle_ttl = config.idle_ttl;
-        Ok(Store { inner: Arc::new(Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new() }), idle_ttl, idle_explicit: false })
+        Ok(Store { inner: Arc::new(Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new() }), idle_ttl, idle_explicit: false, load_window: None })
     }
 
     pub fn from_url_and_options<K: AsRef<str>, V: AsRef<str>>(
@@ -212,7 +215,18 @@ impl Store {
     /// later operations through a default handle slide by it too, so an
     /// adapter can load without knowing it. `None` switches sliding off.
     pub fn with_idle_ttl(&self, idle_ttl: Option<Duration>) -> Store {
-        Store { inner: self.inner.clone(), idle_ttl, idle_explicit: true }
+        Store { inner: self.inner.clone(), idle_ttl, idle_explicit: true, load_window: None }
+    }
+
+    /// A handle whose loads expect the sessions to carry `window` as their
+    /// own (set by `with_idle_ttl` saves, e.g. express-session's
+    /// `cookie.maxAge`): a load's one `GETEX` slides by it, so such a
+    /// session needs no second command to correct its expiry. The rules are
+    /// unchanged: a session with another window of its own, or none (which
+    /// slides by `idle_ttl`), is still corrected after the read. Only plain
+    /// loads change; every other call is this handle's as it was.
+    pub fn with_load_window(&self, window: Option<Duration>) -> Store {
+        Store { load_window: Some(window), ..self.clone() }
     }
 
     pub fn idle_ttl(&self) -> Option<Duration> {
@@ -233,7 +247,9 @@ impl Store {
 
     pub(crate) fn expiry(&self) -> Expiry {
         let ms = |d: Option<Duration>| d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
-        Expiry { idle_ms: ms(self.idle_ttl), absolute_ms: ms(self.inner.config.absolute_ttl), explicit: self.idle_explicit }
+        let idle_ms = ms(self.idle_ttl);
+        let getex_ms = self.load_window.map_or(idle_ms, ms);
+        Expiry { idle_ms, getex_ms, absolute_ms: ms(self.inner.config.absolute_ttl), explicit: self.idle_explicit }
     }
 
     pub(crate) fn backend(&self) -> Result<Arc<Backend>> {
@@ -328,30 +344,6 @@ impl Store {
     /// Where a caller doing its own I/O connects (`wire::Target`).
     pub(crate) fn direct_target(&self) -> Option<crate::wire::Target> {
         self.backend().ok()?.wire_target()
-    }
-
-    /// A load's fetched record timed from `started` and decoded; a `Codec`
-    /// error means it must be dropped (`drop_and_count`).
-    pub(crate) fn decode_timed(&self, started: Instant, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
-        let fetched = self.timed(started, fetched);
-        self.decode_fetched(fetched)
-    }
-
-    /// `decode_timed`, dropping an undecodable record, and counted as a load.
-    pub(crate) async fn settle_fetched(&self, key: &str, started: Instant, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
-        match self.decode_timed(started, fetched) {
-            Err(e) if e.kind() == ErrorKind::Codec => self.drop_and_count(key, e).await,
-            other => self.count_load(other),
-        }
-    }
-
-    /// Drops the undecodable record at `key` and counts the failed load.
-    pub(crate) async fn drop_and_count(&self, key: &str, e: Error) -> Result<Option<Loaded>> {
-        let dropped = match self.backend() {
-            Ok(backend) => self.drop_undecodable(&backend, key, e).await,
-            Err(e) => Err(e),
-        };
-        self.count_load(dropped)
     }
 
     pub(crate) fn count_load(&self, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {

@@ -9,16 +9,14 @@
 //!
 //! The same commands as the blocking callers' own sockets (`GETEX`, the
 //! update script's `EVALSHA`), for the same topologies: standalone Redis over
-//! TCP or a unix socket without TLS. The rare follow-up of a load (an expiry
-//! correction, deleting a session past its deadline or undecodable) is a
-//! future for the engine runtime.
+//! TCP or a unix socket without TLS. The follow-up a load may need (an
+//! expiry correction, deleting a session past its deadline or undecodable)
+//! goes over the same connection, as a second command.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use crate::backend::{scripts, Sliding, Updated};
+use crate::backend::{scripts, Record, Sliding, Updated};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Baseline, Loaded, PreparedSave, SaveOutcome, Store};
 
@@ -161,6 +159,28 @@ pub(crate) fn script_command(sha: &str, code: Option<&str>, key: &str, args: &[V
     encode(&parts)
 }
 
+/// `DEL key`.
+fn del_command(key: &str) -> Vec<u8> {
+    encode(&[b"DEL", key.as_bytes()])
+}
+
+/// `PEXPIREAT key at`, or `PERSIST key` for no expiry.
+fn expiry_command(key: &str, at: Option<i64>) -> Vec<u8> {
+    match at {
+        Some(at) => encode(&[b"PEXPIREAT", key.as_bytes(), at.to_string().as_bytes()]),
+        None => encode(&[b"PERSIST", key.as_bytes()]),
+    }
+}
+
+/// The reply of a `DEL`, `PEXPIREAT` or `PERSIST` (an integer).
+fn follow_up_reply(reply: Reply) -> Result<()> {
+    match reply {
+        Reply::Int(_) => Ok(()),
+        Reply::Error(e) => Err(server_error(&e)),
+        _ => Err(Error::unexpected("unexpected reply to a load's follow-up")),
+    }
+}
+
 /// Whether a script reply says the server does not have the script yet.
 pub(crate) fn is_noscript(reply: &Reply) -> bool {
     matches!(reply, Reply::Error(e) if e.starts_with("NOSCRIPT"))
@@ -182,14 +202,9 @@ pub enum Begin<C, T> {
     Done(Result<T>),
 }
 
-/// Work the engine runtime finishes (`runtime::spawn` it).
-pub type Later<T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
-
 /// What a reply leads to.
 pub enum Finish<C, T> {
     Done(Result<T>),
-    /// A follow-up on the engine runtime gives the result.
-    Later(Later<T>),
     /// Send `C`'s (new) command and feed its reply to `C` again.
     Again(C),
 }
@@ -200,7 +215,21 @@ pub struct Load {
     key: String,
     expiry: crate::backend::Expiry,
     command: Vec<u8>,
+    /// When the current command was sent (each is timed as a round trip).
     started: Instant,
+    step: LoadStep,
+}
+
+/// Which command of a load is in flight.
+enum LoadStep {
+    Get,
+    /// `PEXPIREAT`/`PERSIST`: the expiry the `GETEX` set is not the one the
+    /// rules give (the session has its own window, or its deadline falls
+    /// inside the window).
+    Correct(Record),
+    /// `DEL`: past its deadline (`None`: no session), or undecodable (the
+    /// error to report).
+    Delete(Option<Error>),
 }
 
 /// A save in flight on the caller's connection.
@@ -232,8 +261,8 @@ impl Store {
             return None;
         }
         let Some(key) = self.key(id) else { return Some(Begin::Done(self.count_load(Ok(None)))) };
-        let command = get_command(&key, expiry.idle_ms);
-        Some(Begin::Send(Load { store: self.clone(), key, expiry, command, started: Instant::now() }))
+        let command = get_command(&key, expiry.getex_ms);
+        Some(Begin::Send(Load { store: self.clone(), key, expiry, command, started: Instant::now(), step: LoadStep::Get }))
     }
 
     /// `save` over the caller's connection (see `wire_load`); `Done` when
@@ -259,27 +288,56 @@ impl Load {
         &self.command
     }
 
-    /// The load's result from its reply, as `Store::load` gives it.
-    pub fn finish(self, reply: Reply) -> Finish<Load, Option<Loaded>> {
-        let Load { store, key, expiry, started, .. } = self;
-        let fetched = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, expiry.idle_ms));
-        match fetched.map(Sliding::without_follow_up) {
-            Ok(Err(sliding)) => Finish::Later(Box::pin(async move {
-                let fetched = match store.backend() {
-                    Ok(backend) => backend.finish_sliding(&key, sliding).await,
-                    Err(e) => Err(e),
-                };
-                store.settle_fetched(&key, started, fetched).await
-            })),
-            fetched => {
-                let fetched = fetched.map(|f| f.unwrap_or(None));
-                match store.decode_timed(started, fetched) {
-                    Err(e) if e.kind() == ErrorKind::Codec => {
-                        Finish::Later(Box::pin(async move { store.drop_and_count(&key, e).await }))
+    /// The load's result from its reply, as `Store::load` gives it, or its
+    /// follow-up command.
+    pub fn finish(mut self, reply: Reply) -> Finish<Load, Option<Loaded>> {
+        let store = self.store.clone();
+        match std::mem::replace(&mut self.step, LoadStep::Get) {
+            LoadStep::Get => {
+                let sliding = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, self.expiry));
+                let sliding = store.timed(self.started, sliding);
+                match sliding {
+                    Ok(Sliding::Missing) => Finish::Done(store.count_load(Ok(None))),
+                    Ok(Sliding::PastDeadline) => self.then(del_command, LoadStep::Delete(None)),
+                    Ok(Sliding::Found { record, correction: Some(at) }) => {
+                        self.then(|key| expiry_command(key, at), LoadStep::Correct(record))
                     }
-                    other => Finish::Done(store.count_load(other)),
+                    Ok(Sliding::Found { record, correction: None }) => self.decode(record),
+                    Err(e) if e.kind() == ErrorKind::Codec => self.then(del_command, LoadStep::Delete(Some(e))),
+                    Err(e) => Finish::Done(store.count_load(Err(e))),
                 }
             }
+            LoadStep::Correct(record) => match store.timed(self.started, follow_up_reply(reply)) {
+                Ok(()) => self.decode(record),
+                Err(e) => Finish::Done(store.count_load(Err(e))),
+            },
+            LoadStep::Delete(undecodable) => {
+                let deleted = store.timed(self.started, follow_up_reply(reply));
+                Finish::Done(store.count_load(match undecodable {
+                    None => deleted.map(|()| None),
+                    // As `Store::load`: the session is gone either way, the
+                    // error says whether removing it worked.
+                    Some(e) => {
+                        let what = if deleted.is_ok() { "it was removed" } else { "removing it failed too" };
+                        store.count_error(Err(Error::codec(format!("{}; {what}", e.message()))))
+                    }
+                }))
+            }
+        }
+    }
+
+    /// Sends `command(key)` next.
+    fn then(mut self, command: impl FnOnce(&str) -> Vec<u8>, step: LoadStep) -> Finish<Load, Option<Loaded>> {
+        self.command = command(&self.key);
+        self.step = step;
+        self.started = Instant::now();
+        Finish::Again(self)
+    }
+
+    fn decode(self, record: Record) -> Finish<Load, Option<Loaded>> {
+        match self.store.decode_fetched(Ok(Some(record))) {
+            Err(e) if e.kind() == ErrorKind::Codec => self.then(del_command, LoadStep::Delete(Some(e))),
+            other => Finish::Done(self.store.count_load(other)),
         }
     }
 
@@ -363,6 +421,91 @@ mod tests {
         assert_eq!(server_error("NOPERM this user has no permissions to run the 'getex' command").kind(), ErrorKind::Auth);
         assert!(server_error("LOADING Redis is loading").is_temporary());
         assert_eq!(server_error("ERR whatever").kind(), ErrorKind::Unexpected);
+    }
+
+    /// A load of a valid id on a store whose Redis is never contacted: the
+    /// replies are fed by hand.
+    fn load_on(options: &[(&str, &str)]) -> Load {
+        let store = Store::from_url_and_options("redis://127.0.0.1:1", options.iter().copied()).unwrap();
+        match store.wire_load(&"a".repeat(43)) {
+            Some(Begin::Send(load)) => load,
+            _ => panic!("a standalone store's load goes over the wire"),
+        }
+    }
+
+    fn record(fields: &[(&str, &[u8])]) -> Vec<u8> {
+        crate::backend::layout::encode_record(fields.iter().map(|(k, v)| (*k, *v)))
+    }
+
+    fn follow_up(finish: Finish<Load, Option<Loaded>>) -> Load {
+        match finish {
+            Finish::Again(load) => load,
+            Finish::Done(out) => panic!("expected a follow-up, got {:?}", out.map(|l| l.map(|l| l.data))),
+        }
+    }
+
+    fn done(finish: Finish<Load, Option<Loaded>>) -> Result<Option<Loaded>> {
+        match finish {
+            Finish::Done(out) => out,
+            Finish::Again(load) => panic!("expected a result, got {:?}", String::from_utf8_lossy(load.command())),
+        }
+    }
+
+    #[test]
+    fn a_load_is_one_getex_and_its_reply() {
+        let load = load_on(&[("idle_ttl", "60")]);
+        assert!(load.command().starts_with(b"*4\r\n$5\r\nGETEX\r\n"));
+        assert!(done(load.finish(Reply::Nil)).unwrap().is_none());
+        let codec = b"msgpack".as_slice();
+        let bytes = record(&[("m:codec", codec), ("m:created", b"1000"), ("a:n", b"\x01")]);
+        let loaded = done(load_on(&[("idle_ttl", "60")]).finish(Reply::Bulk(bytes))).unwrap().unwrap();
+        assert_eq!(loaded.data.get("n"), Some(&crate::Value::Int(1)));
+    }
+
+    #[test]
+    fn follow_ups_go_over_the_same_connection() {
+        // The session's own window differs from the store's: corrected.
+        let bytes = record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("m:idle", b"5000")]);
+        let load = follow_up(load_on(&[("idle_ttl", "60")]).finish(Reply::Bulk(bytes)));
+        assert!(load.command().starts_with(b"*3\r\n$9\r\nPEXPIREAT\r\n"));
+        assert!(done(load.finish(Reply::Int(1))).unwrap().is_some());
+        // Past its deadline: deleted, and no session.
+        let bytes = record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("m:deadline", b"2000")]);
+        let load = follow_up(load_on(&[]).finish(Reply::Bulk(bytes)));
+        assert!(load.command().starts_with(b"*2\r\n$3\r\nDEL\r\n"));
+        assert!(done(load.finish(Reply::Int(1))).unwrap().is_none());
+        // Undecodable: deleted, and a Codec error that says so.
+        let load = follow_up(load_on(&[]).finish(Reply::Bulk(b"SKv1\xc1".to_vec())));
+        assert!(load.command().starts_with(b"*2\r\n$3\r\nDEL\r\n"));
+        let e = done(load.finish(Reply::Int(1))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Codec);
+        assert!(e.message().ends_with("it was removed"), "{}", e.message());
+        // A follow-up Redis refuses fails the load.
+        let bytes = record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("m:idle", b"5000")]);
+        let load = follow_up(load_on(&[("idle_ttl", "60")]).finish(Reply::Bulk(bytes)));
+        assert!(done(load.finish(Reply::Error("READONLY replica".into()))).unwrap_err().is_temporary());
+    }
+
+    #[test]
+    fn a_save_answered_noscript_sends_the_script_itself() {
+        let store = Store::from_url_and_options("redis://127.0.0.1:1", [("idle_ttl", "60")]).unwrap();
+        let mut baseline = Baseline::empty(store.config().codec);
+        let mut data = crate::SessionData::new();
+        data.insert("n".into(), crate::Value::Int(1));
+        let Some(Begin::Send(save)) = store.wire_save(&"a".repeat(43), &baseline, &data) else { panic!("a save to send") };
+        assert!(save.command().starts_with(b"*"));
+        assert!(save.command().windows(7).any(|w| w == b"EVALSHA"));
+        let save = match save.finish(Reply::Error("NOSCRIPT No matching script".into()), &mut baseline) {
+            Finish::Again(save) => save,
+            Finish::Done(_) => panic!("NOSCRIPT is answered with EVAL"),
+        };
+        assert!(save.command().windows(6).any(|w| w == b"\r\nEVAL"));
+        match save.finish(Reply::Int(1), &mut baseline) {
+            Finish::Done(Ok(SaveOutcome::Saved { written: 1, removed: 0 })) => {}
+            _ => panic!("saved"),
+        }
+        // Nothing changed since: nothing to send.
+        assert!(matches!(store.wire_save(&"a".repeat(43), &baseline, &data), Some(Begin::Done(Ok(SaveOutcome::Unchanged)))));
     }
 
     #[test]

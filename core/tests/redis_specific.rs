@@ -688,3 +688,35 @@ fn blocking_saves_run_the_script_on_their_own_socket() {
     assert_eq!(blocking.save(&id, &mut held.baseline, &held.data).unwrap(), SaveOutcome::Gone);
     assert_eq!(blocking.load(&id).unwrap(), None);
 }
+
+#[test]
+fn a_load_window_spares_the_correction_of_sessions_that_carry_it() {
+    use sessionkeeper_core::BlockingStore;
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[("idle_ttl", "1h")]).unwrap();
+    let window = Some(Duration::from_secs(30));
+    let (own, _) = block_on(store.with_idle_ttl(window).create(&data(&[]))).unwrap();
+    let (plain, _) = block_on(store.create(&data(&[]))).unwrap();
+    let hinted = store.with_load_window(window);
+    block_on(store.touch(&own)).unwrap(); // the scripts are loaded before MONITOR starts
+
+    let monitor = Monitor::start(&url);
+    block_on(hinted.load(&own)).unwrap().unwrap();
+    BlockingStore::new(hinted.clone()).load(&own).unwrap().unwrap();
+    block_on(hinted.load(&plain)).unwrap().unwrap();
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+
+    // Its own window: one GETEX sliding by it, and nothing else, on either path.
+    let sent = client_commands(&lines, &storage_key(&store.config().key_prefix, &own).unwrap());
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(sent.iter().all(|c| c.contains("\"GETEX\"") && c.contains("\"30000\"")), "{sent:#?}");
+    // No window of its own: the store's idle_ttl, set right after.
+    let sent = client_commands(&lines, &storage_key(&store.config().key_prefix, &plain).unwrap());
+    assert_eq!(sent.len(), 2, "{sent:#?}");
+    assert!(sent[1].contains("\"PEXPIREAT\""), "{sent:#?}");
+    let mut conn = redis_conn(&url);
+    let pttl: i64 = redis::cmd("PTTL").arg(storage_key(&store.config().key_prefix, &plain).unwrap()).query(&mut conn).unwrap();
+    assert!(pttl > 3_590_000, "{pttl}");
+}

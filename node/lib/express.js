@@ -63,6 +63,12 @@ class SessionkeeperStore extends Base {
       if (typeof serializer.parse !== 'function') throw new TypeError('options.migrate.serializer must have a parse(text) method')
       this.migrate = { sources: [prefix], serializer }
     }
+    // Loads go through a handle expecting the window the sessions carry
+    // (their cookie's maxAge, stored by set): learnt from the last load, so
+    // one GETEX slides a session by its own window, no correcting command.
+    this._loader = null
+    this._loaderBase = null
+    this._loaderWindowMs = undefined
     // What get() returned -> its entry, until createSession wraps it.
     this._loaded = new WeakMap()
     // express-session's Session object -> the entry of the request holding it.
@@ -180,8 +186,9 @@ class SessionkeeperStore extends Base {
     try {
       // Through the default handle: the engine slides by the window stored
       // with the session (written by set/touch), in this one round trip.
-      loaded = await this.store.load(sid)
+      loaded = await this._loadHandle().load(sid)
       if (loaded === null && this.migrate) loaded = await this._migrate(sid)
+      if (loaded !== null) this._learnWindow(loaded.meta.idleTtlMs)
     } catch (err) {
       if (err.code === 'SESSIONKEEPER_CODEC') {
         // The engine removed the undecodable session; the request gets a
@@ -447,6 +454,23 @@ class SessionkeeperStore extends Base {
       return typeof window === 'number' && window > 0 ? configuredWindow(window) : left
     }
     return this._ttlOptionMs()
+  }
+
+  // The handle loads go through (reset when `store` is replaced).
+  _loadHandle () {
+    if (this._loaderBase !== this.store) {
+      this._loaderBase = this.store
+      this._loader = this.store
+      this._loaderWindowMs = undefined
+    }
+    return this._loader
+  }
+
+  // The next loads expect `windowMs` (a loaded session's own window; undefined: none stored).
+  _learnWindow (windowMs) {
+    if (windowMs === undefined || windowMs === this._loaderWindowMs || this._loaderBase !== this.store) return
+    this._loaderWindowMs = windowMs
+    this._loader = this.store.withLoadWindow(windowMs)
   }
 
   // The window a per-call TTL stands for: undefined is the store's own.

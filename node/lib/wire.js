@@ -38,7 +38,7 @@ class Connection {
       if (out !== null) this.socket.write(out)
     }
     this.retryAt = 0
-    // Stores sharing this connection (withIdleTtl copies) still alive.
+    // Stores sharing this connection (withIdleTtl/withLoadWindow copies) still alive.
     this.users = 0
   }
 
@@ -166,7 +166,6 @@ function install (native) {
   const proto = native.Store.prototype
   const nativeLoad = proto.load
   const nativeSave = proto.save
-  const nativeWithIdleTtl = proto.withIdleTtl
   const connections = new WeakMap()
   const unused = new FinalizationRegistry((connection) => {
     connection.users -= 1
@@ -193,10 +192,14 @@ function install (native) {
     )
   }
 
-  proto.withIdleTtl = function withIdleTtl (ttlMs) {
-    const copy = nativeWithIdleTtl.call(this, ttlMs)
-    share(copy, connectionOf(this))
-    return copy
+  // Copies share their original's connection.
+  for (const name of ['withIdleTtl', 'withLoadWindow']) {
+    const copyOf = proto[name]
+    proto[name] = function (ms) {
+      const copy = copyOf.call(this, ms)
+      share(copy, connectionOf(this))
+      return copy
+    }
   }
 }
 

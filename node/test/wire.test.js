@@ -84,9 +84,36 @@ describe('event-loop socket', { skip: skip || (!standalone && 'no standalone Red
     const { id } = await store.create({ a: 1 })
     await store.load(id) // the socket is up
     await h.redisCli(standalone, ['SET', h.storageKey(prefix, id), 'SKv1garbage'])
-    await assert.rejects(store.load(id), (e) => e.code === 'SESSIONKEEPER_CODEC')
+    await assert.rejects(store.load(id), (e) => e.code === 'SESSIONKEEPER_CODEC' && /it was removed/.test(e.message))
     assert.equal(await h.redisCli(standalone, ['EXISTS', h.storageKey(prefix, id)]), '0')
+    assert.ok((await lastCommands()).includes('del'))
     assert.equal(await store.load(id), null)
+  })
+
+  it('a session with its own window gets its expiry corrected over the same socket', async () => {
+    const prefix = h.uniquePrefix('window')
+    const store = new Store(standalone.url, { key_prefix: prefix, idle_ttl: '14d' })
+    const { id } = await store.withIdleTtl(60000).create({ a: 1 }) // stores its own 60 s window
+    await store.load(id) // the socket is up
+    await h.redisCli(standalone, ['PEXPIRE', h.storageKey(prefix, id), '5000'])
+    const loaded = await store.load(id) // GETEX slides by 14 days, the session's window says 60 s
+    assert.deepEqual(loaded.data, { a: 1 })
+    const pttl = Number(await h.redisCli(standalone, ['PTTL', h.storageKey(prefix, id)]))
+    assert.ok(pttl > 50000 && pttl <= 60000, `PTTL ${pttl}`)
+    assert.ok((await lastCommands()).includes('pexpireat'))
+  })
+
+  it('a session past its absolute deadline is deleted over the same socket and reads as none', async () => {
+    const prefix = h.uniquePrefix('deadline')
+    const store = new Store(standalone.url, { key_prefix: prefix, absolute_ttl: '1s' })
+    const { id } = await store.create({ a: 1 })
+    await store.load(id) // the socket is up
+    // Redis would expire it at the deadline; keep it to see the engine's own check.
+    await h.redisCli(standalone, ['PERSIST', h.storageKey(prefix, id)])
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    assert.equal(await store.load(id), null)
+    assert.equal(await h.redisCli(standalone, ['EXISTS', h.storageKey(prefix, id)]), '0')
+    assert.ok((await lastCommands()).includes('del'))
   })
 
   it('a reply later than command_timeout fails every call in flight with SESSIONKEEPER_TIMEOUT, and the next calls work', async () => {

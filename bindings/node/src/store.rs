@@ -311,6 +311,18 @@ impl Store {
         Ok(Store { engine: self.engine.with_idle_ttl(ttl.unwrap_or(self.engine.idle_ttl())) })
     }
 
+    /// A handle on the same store whose loads expect sessions to carry this
+    /// window (milliseconds, `null`/`0`: none) as their own, so loading one
+    /// that does takes one command instead of two (the engine's
+    /// `with_load_window`). Every other call is this handle's.
+    #[napi]
+    pub fn with_load_window(&self, env: Env, window_ms: Unknown<'_>) -> napi::Result<Store> {
+        let raw = env.raw();
+        let r = Reader::new(raw).map_err(|f| throw_conversion(raw, f))?;
+        let window = ttl_value(&r, window_ms.raw()).map_err(|f| throw_conversion(raw, f.in_argument("windowMs")))?;
+        Ok(Store { engine: window.map_or_else(|| self.engine.clone(), |w| self.engine.with_load_window(w)) })
+    }
+
     /// This handle's idle TTL in milliseconds; `null` when sessions do not slide.
     #[napi(getter)]
     pub fn idle_ttl_ms(&self) -> Option<f64> {

@@ -276,9 +276,6 @@ impl Wire {
                 let Some(pending) = pending else { return Ok(()) };
                 match call.finish(reply) {
                     Finish::Done(out) => pending.settle_now(env, out, settle_loaded),
-                    Finish::Later(fut) => {
-                        engine::runtime::spawn(async move { pending.settle(fut.await, settle_loaded) });
-                    }
                     Finish::Again(call) => {
                         let command = call.command().to_vec();
                         self.send(&command, Call::Load(call), Some(pending));
@@ -294,9 +291,6 @@ impl Wire {
                             *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
                         }
                         pending.settle_now(env, out, outcome_js);
-                    }
-                    Finish::Later(fut) => {
-                        engine::runtime::spawn(async move { pending.settle(fut.await, outcome_js) });
                     }
                     Finish::Again(call) => {
                         let command = call.command().to_vec();

@@ -36,6 +36,9 @@ pub(crate) struct Record {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expiry {
     pub idle_ms: u64,
+    /// What a plain load's `GETEX` slides by: `idle_ms`, unless the handle
+    /// expects the sessions' own window (`Store::with_load_window`).
+    pub getex_ms: u64,
     pub absolute_ms: u64,
     /// The window was set for this session (a per-request lifetime): it is
     /// stored with the session and used by later default-window operations.
@@ -86,7 +89,10 @@ impl Sliding {
         }
     }
 
-    pub fn after_get(reply: Option<Vec<u8>>, idle_ms: u64) -> Result<Sliding> {
+    /// `expiry`: the `GETEX` slid by `getex_ms` (0: a plain `GET`, the
+    /// expiry untouched); the rules want the session's own window, else
+    /// `idle_ms`.
+    pub fn after_get(reply: Option<Vec<u8>>, expiry: Expiry) -> Result<Sliding> {
         let Some(bytes) = reply else { return Ok(Sliding::Missing) };
         let fields = match layout::decode_record(&bytes) {
             layout::Stored::Record(fields) => fields,
@@ -102,9 +108,10 @@ impl Sliding {
             return Ok(Sliding::PastDeadline);
         }
         let own_window = layout::field_ms(&fields, layout::IDLE).map(|ms| ms.max(0) as u64);
-        let expires_at_ms = expiry_at(now_ms, own_window.unwrap_or(idle_ms), deadline);
-        let slid_to = (idle_ms > 0).then(|| now_ms + idle_ms as i64);
-        let needs_correction = if idle_ms > 0 { expires_at_ms != slid_to } else { own_window.is_some_and(|w| w > 0) };
+        let window = own_window.unwrap_or(expiry.idle_ms);
+        let expires_at_ms = expiry_at(now_ms, window, deadline);
+        let slid = expiry.getex_ms;
+        let needs_correction = if slid > 0 { expires_at_ms != Some(now_ms + slid as i64) } else { window > 0 };
         Ok(Sliding::Found {
             record: Record { fields, now_ms, expires_at_ms, stored: Some(bytes) },
             correction: needs_correction.then_some(expires_at_ms),
@@ -199,7 +206,7 @@ impl Backend {
         // The rare follow-up commands go through the runtime.
         use crate::runtime::block_on_unless_interrupted as on_runtime;
         let finish = || -> Result<Option<Record>> {
-            match Sliding::after_get(direct.get(key, expiry.idle_ms, interrupt)?, expiry.idle_ms)?.without_follow_up() {
+            match Sliding::after_get(direct.get(key, expiry.getex_ms, interrupt)?, expiry)?.without_follow_up() {
                 Ok(record) => Ok(record),
                 Err(sliding) => on_runtime(self.finish_sliding(key, sliding), interrupt),
             }

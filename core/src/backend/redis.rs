@@ -305,7 +305,7 @@ impl RedisBackend {
     /// and peeks run the `LOAD` script.
     pub async fn load(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Record>> {
         match slide {
-            Some(expiry) if !expiry.explicit => self.load_sliding(key, expiry.idle_ms).await,
+            Some(expiry) if !expiry.explicit => self.load_sliding(key, expiry).await,
             _ => {
                 let window = slide.map_or_else(|| "p".to_owned(), |e| e.window_arg());
                 let window = window.as_str();
@@ -323,7 +323,8 @@ impl RedisBackend {
         }
     }
 
-    async fn load_sliding(&self, key: &str, idle_ms: u64) -> Result<Option<Record>> {
+    async fn load_sliding(&self, key: &str, expiry: Expiry) -> Result<Option<Record>> {
+        let idle_ms = expiry.getex_ms;
         let reply: Option<Vec<u8>> = self
             .run(|mut c| async move {
                 let mut cmd = if idle_ms > 0 { redis::cmd("GETEX") } else { redis::cmd("GET") };
@@ -338,7 +339,7 @@ impl RedisBackend {
                 }
             })
             .await?;
-        match Sliding::after_get(reply, idle_ms)? {
+        match Sliding::after_get(reply, expiry)? {
             Sliding::Missing => Ok(None),
             Sliding::PastDeadline => {
                 self.delete(key).await?;
