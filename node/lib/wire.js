@@ -44,10 +44,11 @@ class Connection {
 
   /**
    * `viaWire(wire)`'s Promise, or `viaNative()`'s when it gives undefined or
-   * there is no connected socket. While the socket connects, calls wait for it
-   * (at most connect_timeout), so every call goes over it once Redis answers.
+   * there is no connected socket. While the socket connects, a call that
+   * `waits` waits for it (at most connect_timeout), so it goes over it once
+   * Redis answers; the others go on without it.
    */
-  route (store, viaWire, viaNative) {
+  route (store, waits, viaWire, viaNative) {
     if (this.wire !== null) {
       const promise = viaWire(this.wire)
       if (promise === undefined) return viaNative()
@@ -59,10 +60,11 @@ class Connection {
       if (Date.now() < this.retryAt) return viaNative()
       this.open(store)
     }
+    if (!waits) return viaNative()
     // A call waiting for the connect keeps the process alive, as one in flight does.
     this.socket.ref()
     return new Promise((resolve) => {
-      this.waiting.push(() => resolve(this.route(store, viaWire, viaNative)))
+      this.waiting.push(() => resolve(this.route(store, waits, viaWire, viaNative)))
     })
   }
 
@@ -181,12 +183,14 @@ function install (native) {
 
   proto.load = function load (id, ttlMs) {
     if (ttlMs !== undefined) return nativeLoad.call(this, id, ttlMs)
-    return connectionOf(this).route(this, (wire) => wire.load(this, id), () => nativeLoad.call(this, id))
+    return connectionOf(this).route(this, true, (wire) => wire.load(this, id), () => nativeLoad.call(this, id))
   }
 
   proto.save = function save (id, baseline, data, ttlMs) {
+    // A save never waits for the connect: its data is read now, as the caller left it.
     return connectionOf(this).route(
       this,
+      false,
       (wire) => wire.save(this, id, baseline, data, ttlMs),
       () => nativeSave.call(this, id, baseline, data, ttlMs)
     )

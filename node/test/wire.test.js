@@ -116,6 +116,17 @@ describe('event-loop socket', { skip: skip || (!standalone && 'no standalone Red
     assert.ok((await lastCommands()).includes('del'))
   })
 
+  it('a save stores the data as it was at the call, even before the socket is up', async () => {
+    const prefix = h.uniquePrefix('snapshot')
+    const { id } = await new Store(standalone.url, { key_prefix: prefix }).create({ a: 0 })
+    const store = new Store(standalone.url, { key_prefix: prefix }) // no socket yet
+    const data = { a: 1 }
+    const saving = store.save(id, store.emptyBaseline(), data)
+    data.a = 2
+    assert.equal((await saving).outcome, 'saved')
+    assert.deepEqual((await store.load(id)).data, { a: 1 })
+  })
+
   it('a reply later than command_timeout fails every call in flight with SESSIONKEEPER_TIMEOUT, and the next calls work', async () => {
     const store = new Store(standalone.url, { key_prefix: h.uniquePrefix('slow'), command_timeout: '300ms' })
     const { id } = await store.create({ a: 1 })
