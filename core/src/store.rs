@@ -341,11 +341,6 @@ impl Store {
         }
     }
 
-    /// Where a caller doing its own I/O connects (`wire::Target`).
-    pub(crate) fn direct_target(&self) -> Option<crate::wire::Target> {
-        self.backend().ok()?.wire_target()
-    }
-
     pub(crate) fn count_load(&self, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
         let m = &self.inner.metrics;
         Metrics::add(&m.loads, 1);

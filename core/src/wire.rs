@@ -248,7 +248,7 @@ impl Store {
     /// `wire_save`; `None` when this store's loads and saves cannot go over
     /// such a connection (TLS, Sentinel, Cluster, the memory backend).
     pub fn wire_target(&self) -> Option<Target> {
-        self.direct_target()
+        self.backend().ok()?.wire_target()
     }
 
     /// `load` over the caller's connection: send the command of `Send`'s
