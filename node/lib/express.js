@@ -184,8 +184,9 @@ class SessionkeeperStore extends Base {
   async _get (sid) {
     let loaded
     try {
-      // Through the default handle: the engine slides by the window stored
-      // with the session (written by set/touch), in this one round trip.
+      // The engine slides by the window stored with the session (written by
+      // set/touch); the handle expects the window loads found before, so the
+      // GETEX alone does it: one round trip.
       loaded = await this._loadHandle().load(sid)
       if (loaded === null && this.migrate) loaded = await this._migrate(sid)
       if (loaded !== null) this._learnWindow(loaded.meta.idleTtlMs)

@@ -207,9 +207,7 @@ impl Pending {
         let deferred = Deferred(self.deferred.0);
         self.channel.post(Box::new(move |env| settle_deferred(env, deferred, out, done)));
     }
-}
 
-impl Pending {
     /// `settle` for a result ready on the JavaScript thread itself (the
     /// event-loop socket's replies, wire.rs): no hand-off.
     pub fn settle_now<T, D>(mut self, env: sys::napi_env, out: engine::Result<T>, done: D)
