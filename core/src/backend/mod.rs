@@ -80,7 +80,7 @@ pub(crate) enum Sliding {
 
 impl Sliding {
     /// The record, when the `GETEX` left nothing to do; else the follow-up
-    /// (`Backend::finish_sliding`).
+    /// (`RedisBackend::finish_sliding`).
     pub fn without_follow_up(self) -> std::result::Result<Option<Record>, Sliding> {
         match self {
             Sliding::Missing => Ok(None),
@@ -208,28 +208,10 @@ impl Backend {
         let finish = || -> Result<Option<Record>> {
             match Sliding::after_get(direct.get(key, expiry.getex_ms, interrupt)?, expiry)?.without_follow_up() {
                 Ok(record) => Ok(record),
-                Err(sliding) => on_runtime(self.finish_sliding(key, sliding), interrupt),
+                Err(sliding) => on_runtime(r.finish_sliding(key, sliding), interrupt),
             }
         };
         Some(finish())
-    }
-
-    /// The follow-up a plain load's `GETEX` left: a session past its
-    /// deadline is deleted (and missing), a wrong expiry corrected.
-    pub async fn finish_sliding(&self, key: &str, sliding: Sliding) -> Result<Option<Record>> {
-        match sliding {
-            Sliding::Missing => Ok(None),
-            Sliding::PastDeadline => {
-                self.delete(key).await?;
-                Ok(None)
-            }
-            Sliding::Found { record, correction } => {
-                if let (Some(at), Backend::Redis(r)) = (correction, self) {
-                    r.set_expiry(key, at).await?;
-                }
-                Ok(Some(record))
-            }
-        }
     }
 
     /// Where a caller doing its own I/O connects (`Store::wire_target`).

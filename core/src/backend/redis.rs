@@ -339,7 +339,13 @@ impl RedisBackend {
                 }
             })
             .await?;
-        match Sliding::after_get(reply, expiry)? {
+        self.finish_sliding(key, Sliding::after_get(reply, expiry)?).await
+    }
+
+    /// The follow-up a plain load's `GETEX` left: a session past its
+    /// deadline is deleted (and missing), a wrong expiry corrected.
+    pub async fn finish_sliding(&self, key: &str, sliding: Sliding) -> Result<Option<Record>> {
+        match sliding {
             Sliding::Missing => Ok(None),
             Sliding::PastDeadline => {
                 self.delete(key).await?;
