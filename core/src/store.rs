@@ -90,18 +90,6 @@ impl PreparedSave {
         &self.key
     }
 
-    pub(crate) fn expiry(&self) -> Expiry {
-        self.expiry
-    }
-
-    pub(crate) fn set(&self) -> &[(String, Vec<u8>)] {
-        &self.set
-    }
-
-    pub(crate) fn removed(&self) -> &[String] {
-        &self.removed
-    }
-
     /// The update script's arguments.
     pub(crate) fn update_args(&self) -> Vec<Vec<u8>> {
         crate::backend::update_args(self.expiry, &self.set, &self.removed, self.swap())
@@ -386,6 +374,11 @@ impl Store {
             Ok(save) => save,
             Err(unchanged) => return Ok(unchanged),
         };
+        self.send_save(baseline, save).await
+    }
+
+    /// Sends a prepared save on the runtime's connection and finishes it.
+    pub(crate) async fn send_save(&self, baseline: &mut Baseline, save: PreparedSave) -> Result<SaveOutcome> {
         let backend = self.backend()?;
         let updated = self.round_trip(backend.update(&save.key, save.expiry, &save.set, &save.removed, save.swap())).await?;
         Ok(self.finish_save(baseline, save, updated))

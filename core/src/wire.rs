@@ -385,10 +385,7 @@ impl Save {
     /// (the same keys get the same values; a swap whose record changed
     /// merges instead).
     pub async fn retry(self, baseline: &mut Baseline) -> Result<SaveOutcome> {
-        let Save { store, save, .. } = self;
-        let backend = store.backend()?;
-        let updated = store.round_trip(backend.update(save.key(), save.expiry(), save.set(), save.removed(), save.swap())).await?;
-        Ok(store.finish_save(baseline, save, updated))
+        self.store.send_save(baseline, self.save).await
     }
 
     /// See `Load::fail`. Whether the save landed is unknown; saving again is

@@ -42,7 +42,7 @@ type SaveArgs = (engine::Store, String, Arc<Mutex<engine::Baseline>>, engine::Ba
 /// The `ttlMs` argument: a per-call idle TTL. `undefined` keeps the
 /// handle's, `null` or `0` turns sliding expiry off, a positive number is
 /// milliseconds (fractions round up).
-pub(crate) fn ttl_arg(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
+fn ttl_arg(r: &Reader, v: sys::napi_value) -> R<Option<Option<Duration>>> {
     ttl_value(r, v).map_err(|f| f.in_argument("ttlMs"))
 }
 
@@ -166,7 +166,7 @@ fn baseline_js(w: &Writer, b: engine::Baseline) -> R<sys::napi_value> {
 }
 
 /// The shared state of a `Baseline` argument; a wrong object is a `TypeError`.
-pub(crate) fn baseline_arg(env: sys::napi_env, r: &Reader, v: sys::napi_value) -> R<Arc<Mutex<engine::Baseline>>> {
+fn baseline_arg(env: sys::napi_env, r: &Reader, v: sys::napi_value) -> R<Arc<Mutex<engine::Baseline>>> {
     let wrong = |r: &Reader| -> Fail {
         match r.describe(v) {
             Ok(d) => Fail::type_error(format!("must be a Baseline from load, create or insert; got {d}")),
@@ -221,6 +221,32 @@ pub(crate) fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value
     let baseline = baseline_js(w, loaded.baseline)?;
     w.set(&mut out, "baseline", baseline)?;
     Ok(out)
+}
+
+/// `save(id, baseline, data, ttlMs)`'s arguments: the id, the caller's
+/// Baseline object, a working copy of it, the data and the per-call window.
+pub(crate) fn save_args(
+    env: &Env,
+    id: Unknown<'_>,
+    baseline: Unknown<'_>,
+    data: Unknown<'_>,
+    ttl_ms: Unknown<'_>,
+) -> R<(String, Arc<Mutex<engine::Baseline>>, engine::Baseline, engine::SessionData, Option<Option<Duration>>)> {
+    let r = Reader::new(env.raw())?;
+    let id = r.string_arg(id.raw(), "id")?;
+    let baseline = baseline_arg(env.raw(), &r, baseline.raw()).map_err(|f| f.in_argument("baseline"))?;
+    let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
+    let ttl = ttl_arg(&r, ttl_ms.raw())?;
+    let working = baseline.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    Ok((id, baseline, working, data, ttl))
+}
+
+/// After a save: on success the caller's Baseline object describes the
+/// stored state.
+pub(crate) fn adopt(outcome: &SaveOutcome, shared: &Mutex<engine::Baseline>, working: engine::Baseline) {
+    if matches!(outcome, SaveOutcome::Saved { .. }) {
+        *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
+    }
 }
 
 /// A save's result: `{ outcome, written, removed }`.
@@ -398,27 +424,12 @@ impl Store {
         data: Unknown<'env>,
         ttl_ms: Unknown<'env>,
     ) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
-            let id = r.string_arg(id.raw(), "id")?;
-            let baseline = baseline_arg(env.raw(), &r, baseline.raw()).map_err(|f| f.in_argument("baseline"))?;
-            let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
-            let ttl = ttl_arg(&r, ttl_ms.raw())?;
-            let working = baseline.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            Ok((id, baseline, working, data, ttl))
-        })();
-        let (id, shared, working, data, ttl) = match args {
+        let (id, shared, working, data, ttl) = match save_args(env, id, baseline, data, ttl_ms) {
             Ok(a) => a,
             Err(f) => return rejected(env, f),
         };
         let own_socket = self.engine.blocking_uses_own_socket();
         let store = self.handle(ttl);
-        // On success the caller's Baseline object describes the stored state.
-        let adopt = |outcome: &SaveOutcome, shared: &Mutex<engine::Baseline>, working: engine::Baseline| {
-            if matches!(outcome, SaveOutcome::Saved { .. }) {
-                *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
-            }
-        };
         let args = (store, id, shared, working, data);
         let blocking = move |(store, id, shared, mut working, data): SaveArgs| {
             let outcome = store.save_blocking(&id, &mut working, &data)?;

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{ClassInstance, Unknown};
@@ -26,7 +26,7 @@ use sessionkeeper_core::{self as engine};
 use crate::convert::{Reader, Writer, R};
 use crate::error::{rejected, throw_conversion};
 use crate::settle::Pending;
-use crate::store::{baseline_arg, loaded_js, outcome_js, ttl_arg, Store};
+use crate::store::{adopt, loaded_js, outcome_js, save_args, Store};
 
 enum Call {
     /// `AUTH`/`SELECT`: an error reply fails the connection.
@@ -162,20 +162,11 @@ impl Wire {
         if self.closed {
             return undefined(env);
         }
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
-            let id = r.string_arg(id.raw(), "id")?;
-            let baseline = baseline_arg(env.raw(), &r, baseline.raw()).map_err(|f| f.in_argument("baseline"))?;
-            let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
-            let ttl = ttl_arg(&r, ttl_ms.raw())?;
-            Ok((id, baseline, data, ttl))
-        })();
-        let (id, shared, data, ttl) = match args {
+        let (id, shared, working, data, ttl) = match save_args(env, id, baseline, data, ttl_ms) {
             Ok(a) => a,
             Err(f) => return rejected(env, f).map(|p| p.to_unknown()),
         };
         let handle = store.handle(ttl);
-        let working = shared.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let Some(begin) = handle.wire_save(&id, &working, &data) else { return undefined(env) };
         let (pending, promise) = Pending::new(env)?;
         match begin {
@@ -287,8 +278,8 @@ impl Wire {
                 let Some(pending) = pending else { return Ok(()) };
                 match call.finish(reply, &mut working) {
                     Finish::Done(out) => {
-                        if matches!(out, Ok(engine::SaveOutcome::Saved { .. })) {
-                            *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
+                        if let Ok(outcome) = &out {
+                            adopt(outcome, &shared, working);
                         }
                         pending.settle_now(env, out, outcome_js);
                     }
@@ -336,8 +327,8 @@ impl Wire {
                 Call::Save { call, shared, mut working } => {
                     engine::runtime::spawn(async move {
                         let out = call.retry(&mut working).await;
-                        if matches!(out, Ok(engine::SaveOutcome::Saved { .. })) {
-                            *shared.lock().unwrap_or_else(PoisonError::into_inner) = working;
+                        if let Ok(outcome) = &out {
+                            adopt(outcome, &shared, working);
                         }
                         pending.settle(out, outcome_js);
                     });
