@@ -10,7 +10,7 @@
 # Tables go to stdout and to bench/ruby/results/<time>-{inproc,puma}.{md,json}.
 #
 # Knobs: ROUNDS (3), BLOCKS, K, WARMUP (inproc.rb), DUR, WARM (puma_bench.rb),
-# CASES=ours,redis_store,cache_redis,cache_mem, SK_RUBY_BENCH_ONLY=inproc|puma,
+# CASES=ours,redis_store,cache_redis,cache_mem,mem_rtt (inproc; Puma: the first four), SK_RUBY_BENCH_ONLY=inproc|puma,
 # SK_PORT_BASE (17050: Redis on that port) and BENCH_PORT (17080: Puma).
 set -euo pipefail
 cd "$(dirname "$0")/.."

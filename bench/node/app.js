@@ -1,6 +1,6 @@
 'use strict'
 // One express + express-session app per store, the same for every store:
-//   STORE=sessionkeeper | sessionkeeper-14d | ioredis | node-redis | memory
+//   STORE=sessionkeeper | sessionkeeper-14d | ioredis | node-redis | memory | memory-rtt
 //   REDIS_URL=redis://127.0.0.1:<port>   PORT=<port> (0: any)
 // Routes: /login (creates the session), /read (reads it, unmodified: the
 // store's touch path), /write (increments a counter: the store's set path).
@@ -14,8 +14,45 @@ const path = require('node:path')
 const express = require('express')
 const session = require('express-session')
 
+const net = require('node:net')
+
 const storeName = process.env.STORE
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379'
+
+// MemoryStore plus what no store that keeps sessions in Redis can avoid: one
+// round trip (a bare PING on one raw socket, pipelined, nothing encoded) per
+// get and one per set. Nobody's store: the upper bound of a Redis store.
+class RoundTripMemoryStore extends session.MemoryStore {
+  constructor (url) {
+    super()
+    const { hostname, port } = new URL(url)
+    this.socket = net.connect({ host: hostname, port: Number(port) })
+    this.socket.setNoDelay(true)
+    this.pending = []
+    this.buffered = 0
+    this.socket.on('data', (chunk) => {
+      // Every reply is "+PONG\r\n" (7 bytes), in order.
+      this.buffered += chunk.length
+      while (this.buffered >= 7) {
+        this.buffered -= 7
+        this.pending.shift()()
+      }
+    })
+  }
+
+  roundTrip (then) {
+    this.pending.push(then)
+    this.socket.write('PING\r\n')
+  }
+
+  get (sid, cb) {
+    this.roundTrip(() => super.get(sid, cb))
+  }
+
+  set (sid, sess, cb) {
+    this.roundTrip(() => super.set(sid, sess, cb))
+  }
+}
 
 async function makeStore () {
   switch (storeName) {
@@ -50,8 +87,10 @@ async function makeStore () {
     }
     case 'memory':
       return { store: new session.MemoryStore() }
+    case 'memory-rtt':
+      return { store: new RoundTripMemoryStore(redisUrl) }
     default:
-      throw new Error(`STORE must be sessionkeeper, sessionkeeper-14d, ioredis, node-redis or memory, not ${storeName}`)
+      throw new Error(`STORE must be sessionkeeper, sessionkeeper-14d, ioredis, node-redis, memory or memory-rtt, not ${storeName}`)
   }
 }
 

@@ -5,7 +5,7 @@
 //
 //   REDIS_URL=redis://127.0.0.1:<port> node run.js
 // Knobs (env): ROUNDS=3 DURATION=10 WARMUP=3 CONNECTIONS=10 ROUTES=read,write
-//   STORES=sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory
+//   STORES=sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory,memory-rtt
 //     (an entry `sessionkeeper@/path/addon.node` runs our store on another
 //     build of the addon, for A/B comparisons)  MONITOR_REQUESTS=200
 // Writes results/<time>.json and prints a Markdown table.
@@ -28,7 +28,7 @@ const DURATION = Number(env.DURATION || 10)
 const WARMUP = Number(env.WARMUP || 3)
 const CONNECTIONS = Number(env.CONNECTIONS || 10)
 const MONITOR_REQUESTS = Number(env.MONITOR_REQUESTS || 200)
-const STORES = (env.STORES || 'sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory').split(',')
+const STORES = (env.STORES || 'sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory,memory-rtt').split(',')
 const ROUTES = (env.ROUTES || 'read,write').split(',')
 const REDIS_URL = env.REDIS_URL
 if (!REDIS_URL) throw new Error('REDIS_URL must point at the Redis the bench may use')
@@ -39,7 +39,8 @@ const LABELS = {
   'sessionkeeper-14d': 'sessionkeeper (default idle_ttl)',
   ioredis: 'connect-redis 8 + ioredis',
   'node-redis': 'connect-redis 10 + node-redis',
-  memory: 'MemoryStore'
+  memory: 'MemoryStore',
+  'memory-rtt': 'MemoryStore + a PING per get and per set (bound of a Redis store)'
 }
 
 function redisCli (args) {
@@ -242,7 +243,8 @@ function table (result) {
       lines.push(`| ${label(store)} | /${route} | ${Math.round(s.rps)} | ${s.rpsRounds.join(' / ')} | ${s.p50} | ${s.p99} | ${s.commandsPerRequest.toFixed(2)} | ${s.clientCommandsPerRequest.toFixed(2)} | ${s.errors} |`)
     }
   }
-  const ours = result.config.STORES.filter((s) => s.startsWith('sessionkeeper'))
+  // memory-rtt's row: the most a store that keeps sessions in Redis could reach.
+  const ours = result.config.STORES.filter((s) => s.startsWith('sessionkeeper') || s === 'memory-rtt')
   if (ours.length) {
     lines.push('')
     lines.push('| ours | route | vs connect-redis 8 + ioredis (target >= 1.3x) | vs connect-redis 10 + node-redis | vs MemoryStore (target >= 0.9x) | p99: ours vs best Redis peer | p99: ours vs MemoryStore |')

@@ -22,11 +22,14 @@ that rotates slice by slice, so machine noise falls on all of them alike):
   flask-cookie    Flask's default signed-cookie session (no Redis)
   flask-floor     the cheapest store possible (floor.py: a dict in this
                   process, no encoding): the upper bound for any store
+  flask-floor-rtt flask-floor plus one bare PING round trip to Redis per
+                  load and per save: the upper bound for any Redis store
   django-sk       Django + SESSION_ENGINE = "sessionkeeper.django"
   django-redis    Django cache session backend on django-redis
   django-cache    Django cache session backend on Django's built-in RedisCache
   django-signed   Django's signed_cookies session engine (no Redis)
   django-floor    as flask-floor, a SessionBase on a dict in this process
+  django-floor-rtt  django-floor plus a PING per load and per save
 
 Each with two kinds of request on a logged-in session: ``read`` (the view
 reads one key) and ``write`` (the view increments a counter). Every store
@@ -177,6 +180,10 @@ def flask_app(kind: str):
         import floor
 
         app.session_interface = floor.FlaskInterface()
+    elif kind == "flask-floor-rtt":
+        import floor
+
+        app.session_interface = floor.FlaskRoundTripInterface()
     elif kind != "flask-cookie":
         raise ValueError(kind)
 
@@ -206,6 +213,7 @@ DJANGO_ENGINES = {
     "django-cache": ("django.contrib.sessions.backends.cache", "rediscache"),
     "django-signed": ("django.contrib.sessions.backends.signed_cookies", "default"),
     "django-floor": ("floor", "default"),
+    "django-floor-rtt": ("floor_rtt", "default"),
 }
 
 
@@ -281,11 +289,13 @@ SCENARIOS = [
     "flask-session",
     "flask-cookie",
     "flask-floor",
+    "flask-floor-rtt",
     "django-sk",
     "django-redis",
     "django-cache",
     "django-signed",
     "django-floor",
+    "django-floor-rtt",
 ]
 
 
@@ -488,10 +498,11 @@ def report(scenarios, results, loads) -> str:
         lines.append("")
     lines.append(
         "### ratios (ours / peer req/s, median of the per-round ratios, min–max in brackets; "
-        "bound: floor / peer, the most any store could reach)\n"
+        "bound: floor / peer, the most any store could reach; Redis bound: floor-rtt / peer, the most a store "
+        "that makes one Redis round trip per load and per save could reach)\n"
     )
-    lines.append("| ours vs peer | read | write | target | met? | bound read | bound write |")
-    lines.append("|---|---:|---:|---:|---|---:|---:|")
+    lines.append("| ours vs peer | read | write | target | met? | bound read | bound write | Redis bound read | Redis bound write |")
+    lines.append("|---|---:|---:|---:|---|---:|---:|---:|---:|")
     for ours, peer, target in TARGETS:
         if ours not in results or peer not in results:
             continue
@@ -502,16 +513,17 @@ def report(scenarios, results, loads) -> str:
             cells.append(f"{m:.2f}× ({min(ratios):.2f}–{max(ratios):.2f})")
             if target is not None:
                 met.append(f"{path} {'yes' if m >= target else 'NO'}")
-        floor = ours.split("-")[0] + "-floor"
+        framework = ours.split("-")[0]
         bounds = [
             f"{med([a['rps'] / b['rps'] for a, b in zip(results[floor][path], results[peer][path])]):.2f}×"
             if floor in results
             else "–"
+            for floor in (f"{framework}-floor", f"{framework}-floor-rtt")
             for path in ("read", "write")
         ]
         lines.append(
             f"| {ours} / {peer} | {cells[0]} | {cells[1]} | {'≥ %.1f×' % target if target else '–'} "
-            f"| {', '.join(met) or '–'} | {bounds[0]} | {bounds[1]} |"
+            f"| {', '.join(met) or '–'} | {' | '.join(bounds)} |"
         )
     lines.append("")
     lines.append(

@@ -8,6 +8,11 @@
 #   redis_store  redis-actionpack's ActionDispatch::Session::RedisStore (:redis_store)
 #   cache_redis  Rails' :cache_store + ActiveSupport::Cache::RedisCacheStore
 #   cache_mem    Rails' :cache_store + MemoryStore (no network: the upper bound)
+#   mem_rtt      cache_mem plus what no Redis store can avoid: one round trip (a bare
+#                PING on a raw socket, no client library, nothing encoded) per load
+#                and one per save that changes the session, through Ruby's own IO:
+#                the most a store built on Ruby's sockets could reach (ours, whose
+#                I/O is in Rust, beats it)
 #
 # Every store gets expire_after: 1800 (the cookie's expiry and the Redis TTL),
 # which is what Rails apps set; with it Rack rewrites every loaded session
@@ -21,11 +26,13 @@ require "active_support/cache"
 require "active_support/cache/redis_cache_store"
 require "redis"
 require "redis-actionpack"
+require "socket"
+require "uri"
 require "sessionkeeper"
 require "sessionkeeper/rails"
 
 module SkBench
-  CASES = %w[ours redis_store cache_redis cache_mem].freeze
+  CASES = %w[ours redis_store cache_redis cache_mem mem_rtt].freeze
   REDIS_CASES = %w[redis_store cache_redis].freeze
   COOKIE = "_bench_session"
   TTL = 1800
@@ -64,6 +71,37 @@ module SkBench
     [200, { "Content-Type" => "text/plain" }, [body]]
   end
 
+  # mem_rtt's cache (see the top of this file). One socket per thread.
+  class RoundTripMemoryStore < ActiveSupport::Cache::MemoryStore
+    def initialize(url)
+      super()
+      @uri = URI(url)
+    end
+
+    def read(name, options = nil)
+      round_trip
+      super
+    end
+
+    # Rack hands back every loaded session when expire_after is set; only a
+    # changed one costs a round trip (as ours does).
+    def write(name, value, options = nil)
+      round_trip unless value == ActiveSupport::Cache::MemoryStore.instance_method(:read).bind_call(self, name)
+      super
+    end
+
+    private
+
+    def round_trip
+      socket = (Thread.current[:sk_bench_rtt] ||= TCPSocket.new(@uri.host, @uri.port).tap do |s|
+        s.setsockopt(Socket::IPPROTO_TCP, Socket::TCP_NODELAY, 1)
+      end)
+      socket.write("PING\r\n")
+      reply = socket.readpartial(64)
+      raise "mem_rtt: unexpected reply to PING: #{reply.inspect}" unless reply == "+PONG\r\n"
+    end
+  end
+
   module_function
 
   # [middleware class, options] for a case; `tag` keeps key spaces apart.
@@ -79,6 +117,8 @@ module SkBench
       [ActionDispatch::Session::CacheStore, base.merge(cache: cache)]
     when "cache_mem"
       [ActionDispatch::Session::CacheStore, base.merge(cache: ActiveSupport::Cache::MemoryStore.new)]
+    when "mem_rtt"
+      [ActionDispatch::Session::CacheStore, base.merge(cache: RoundTripMemoryStore.new(url))]
     else raise ArgumentError, "unknown case #{name}"
     end
   end
