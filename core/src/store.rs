@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{generate_id, storage_key};
 use crate::metrics::{Metrics, Stats};
+use crate::own_windows::OwnWindows;
 use crate::runtime::PerProcess;
 use crate::value::SessionData;
 
@@ -37,6 +38,7 @@ struct Inner {
     config: Config,
     backend: PerProcess<Backend>,
     metrics: Metrics,
+    own_windows: OwnWindows,
 }
 
 /// When a loaded session was created and when it ends.
@@ -183,7 +185,8 @@ impl Store {
     pub fn open(config: Config) -> Result<Store> {
         let backend = Backend::open(&config)?;
         let idle_ttl = config.idle_ttl;
-        Ok(Store { inner: Arc::new(Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new() }), idle_ttl, idle_explicit: false, load_window: None })
+        let inner = Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new(), own_windows: OwnWindows::default() };
+        Ok(Store { inner: Arc::new(inner), idle_ttl, idle_explicit: false, load_window: None })
     }
 
     pub fn from_url_and_options<K: AsRef<str>, V: AsRef<str>>(
@@ -234,10 +237,20 @@ impl Store {
     }
 
     pub(crate) fn expiry(&self) -> Expiry {
-        let ms = |d: Option<Duration>| d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1));
-        let idle_ms = ms(self.idle_ttl);
-        let getex_ms = self.load_window.map_or(idle_ms, ms);
-        Expiry { idle_ms, getex_ms, absolute_ms: ms(self.inner.config.absolute_ttl), explicit: self.idle_explicit }
+        let idle_ms = window_ms(self.idle_ttl);
+        let getex_ms = self.load_window.map_or(idle_ms, window_ms);
+        Expiry { idle_ms, getex_ms, absolute_ms: window_ms(self.inner.config.absolute_ttl), explicit: self.idle_explicit }
+    }
+
+    /// The expiry of a plain load of `key`: this handle's, its `GETEX`
+    /// sliding by the window the session was last seen to carry, if it has
+    /// one of its own (`OwnWindows`).
+    pub(crate) fn plain_load_expiry(&self, key: &str) -> Expiry {
+        let mut expiry = self.expiry();
+        if let Some(window) = self.inner.own_windows.get(key).filter(|_| !expiry.explicit) {
+            expiry.getex_ms = window;
+        }
+        expiry
     }
 
     pub(crate) fn backend(&self) -> Result<Arc<Backend>> {
@@ -284,11 +297,9 @@ impl Store {
     /// A session whose data cannot be decoded is deleted and reported as a
     /// `Codec` error, so the adapter can log it and start a fresh one.
     pub async fn load(&self, id: &str) -> Result<Option<Loaded>> {
-        let loaded = match self.key(id) {
-            Some(key) => self.load_key(&key, Some(self.expiry())).await,
-            None => Ok(None),
-        };
-        self.count_load(loaded)
+        let Some(key) = self.key(id) else { return self.count_load(None, Ok(None)) };
+        let loaded = self.load_key(&key, Some(self.plain_load_expiry(&key))).await;
+        self.count_load(Some(&key), loaded)
     }
 
     /// `load` for a caller that blocks its thread anyway (`BlockingStore`:
@@ -308,19 +319,18 @@ impl Store {
     }
 
     fn load_blocking_with(&self, id: &str, interrupt: Option<&crate::runtime::Interrupt>) -> Result<Option<Loaded>> {
-        let loaded = match self.key(id) {
-            Some(key) => self.load_key_blocking(&key, interrupt),
-            None => Ok(None),
-        };
-        self.count_load(loaded)
+        let Some(key) = self.key(id) else { return self.count_load(None, Ok(None)) };
+        let loaded = self.load_key_blocking(&key, interrupt);
+        self.count_load(Some(&key), loaded)
     }
 
     fn load_key_blocking(&self, key: &str, interrupt: Option<&crate::runtime::Interrupt>) -> Result<Option<Loaded>> {
         use crate::runtime::block_on_unless_interrupted as on_runtime;
         let backend = self.backend()?;
         let started = Instant::now();
-        let Some(fetched) = backend.load_on_this_thread(key, self.expiry(), interrupt) else {
-            return on_runtime(self.load_key(key, Some(self.expiry())), interrupt);
+        let expiry = self.plain_load_expiry(key);
+        let Some(fetched) = backend.load_on_this_thread(key, expiry, interrupt) else {
+            return on_runtime(self.load_key(key, Some(expiry)), interrupt);
         };
         let fetched = self.timed(started, fetched);
         match self.decode_fetched(fetched) {
@@ -329,7 +339,17 @@ impl Store {
         }
     }
 
-    pub(crate) fn count_load(&self, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
+    /// Counts a finished plain load of `key` (`None`: an invalid id) and
+    /// learns the session's window from it (`OwnWindows`).
+    pub(crate) fn count_load(&self, key: Option<&str>, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
+        match (key, &loaded) {
+            (Some(key), Ok(Some(found))) => {
+                let window = found.meta.idle_ttl.map_or(self.expiry().idle_ms, window_ms);
+                self.inner.own_windows.learn(key, window, self.expiry().getex_ms);
+            }
+            (Some(key), Ok(None)) => self.inner.own_windows.forget(key),
+            _ => {}
+        }
         let m = &self.inner.metrics;
         Metrics::add(&m.loads, 1);
         Metrics::add(if matches!(loaded, Ok(Some(_))) { &m.hits } else { &m.misses }, 1);
@@ -710,6 +730,12 @@ fn escape_glob(literal: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A window or lifetime in milliseconds as the backend takes it: 0 for none,
+/// at least 1 otherwise.
+fn window_ms(d: Option<Duration>) -> u64 {
+    d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
 fn decode_record(record: Record) -> Result<Loaded> {

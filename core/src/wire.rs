@@ -260,7 +260,8 @@ impl Store {
         if expiry.explicit || !self.blocking_uses_own_socket() {
             return None;
         }
-        let Some(key) = self.key(id) else { return Some(Begin::Done(self.count_load(Ok(None)))) };
+        let Some(key) = self.key(id) else { return Some(Begin::Done(self.count_load(None, Ok(None)))) };
+        let expiry = self.plain_load_expiry(&key);
         let command = get_command(&key, expiry.getex_ms);
         Some(Begin::Send(Load { store: self.clone(), key, expiry, command, started: Instant::now(), step: LoadStep::Get }))
     }
@@ -297,23 +298,23 @@ impl Load {
                 let sliding = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, self.expiry));
                 let sliding = store.timed(self.started, sliding);
                 match sliding {
-                    Ok(Sliding::Missing) => Finish::Done(store.count_load(Ok(None))),
+                    Ok(Sliding::Missing) => Finish::Done(store.count_load(Some(&self.key), Ok(None))),
                     Ok(Sliding::PastDeadline) => self.then(del_command, LoadStep::Delete(None)),
                     Ok(Sliding::Found { record, correction: Some(at) }) => {
                         self.then(|key| expiry_command(key, at), LoadStep::Correct(record))
                     }
                     Ok(Sliding::Found { record, correction: None }) => self.decode(record),
                     Err(e) if e.kind() == ErrorKind::Codec => self.then(del_command, LoadStep::Delete(Some(e))),
-                    Err(e) => Finish::Done(store.count_load(Err(e))),
+                    Err(e) => Finish::Done(store.count_load(Some(&self.key), Err(e))),
                 }
             }
             LoadStep::Correct(record) => match store.timed(self.started, follow_up_reply(reply)) {
                 Ok(()) => self.decode(record),
-                Err(e) => Finish::Done(store.count_load(Err(e))),
+                Err(e) => Finish::Done(store.count_load(Some(&self.key), Err(e))),
             },
             LoadStep::Delete(undecodable) => {
                 let deleted = store.timed(self.started, follow_up_reply(reply));
-                Finish::Done(store.count_load(match undecodable {
+                Finish::Done(store.count_load(Some(&self.key), match undecodable {
                     None => deleted.map(|()| None),
                     // As `Store::load`: the session is gone either way, the
                     // error says whether removing it worked.
@@ -337,7 +338,7 @@ impl Load {
     fn decode(self, record: Record) -> Finish<Load, Option<Loaded>> {
         match self.store.decode_fetched(Ok(Some(record))) {
             Err(e) if e.kind() == ErrorKind::Codec => self.then(del_command, LoadStep::Delete(Some(e))),
-            other => Finish::Done(self.store.count_load(other)),
+            other => Finish::Done(self.store.count_load(Some(&self.key), other)),
         }
     }
 
@@ -346,13 +347,13 @@ impl Load {
     /// the expiry, so running it twice is harmless).
     pub async fn retry(self) -> Result<Option<Loaded>> {
         let loaded = self.store.load_key(&self.key, Some(self.expiry)).await;
-        self.store.count_load(loaded)
+        self.store.count_load(Some(&self.key), loaded)
     }
 
     /// The call failed before its reply came (`timeout_error`, a malformed
     /// reply, a refused handshake): counted, and handed back.
     pub fn fail(self, e: Error) -> Error {
-        let failed = self.store.count_load(self.store.timed(self.started, Err(e)));
+        let failed = self.store.count_load(Some(&self.key), self.store.timed(self.started, Err(e)));
         failed.err().unwrap_or_else(|| Error::unexpected("a failed load succeeded"))
     }
 }

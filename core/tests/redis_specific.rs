@@ -720,3 +720,55 @@ fn a_load_window_spares_the_correction_of_sessions_that_carry_it() {
     let pttl: i64 = redis::cmd("PTTL").arg(storage_key(&store.config().key_prefix, &plain).unwrap()).query(&mut conn).unwrap();
     assert!(pttl > 3_590_000, "{pttl}");
 }
+
+#[test]
+fn loads_remember_a_sessions_own_window_so_later_loads_need_no_correction() {
+    use sessionkeeper_core::BlockingStore;
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[("idle_ttl", "1h")]).unwrap();
+    // Another process: same Redis and prefix, a memory of its own.
+    let elsewhere = Target::Standalone.store_with_prefix(&store.config().key_prefix, &[("idle_ttl", "1h")]).unwrap();
+    let (own, _) = block_on(store.with_idle_ttl(Some(Duration::from_secs(30))).create(&data(&[]))).unwrap();
+    let key = storage_key(&store.config().key_prefix, &own).unwrap();
+    block_on(store.touch(&own)).unwrap(); // the scripts are loaded before MONITOR starts
+    let pttl = |conn: &mut redis::Connection| -> i64 { redis::cmd("PTTL").arg(&key).query(conn).unwrap() };
+    let mut conn = redis_conn(&url);
+
+    let monitor = Monitor::start(&url);
+    block_on(store.load(&own)).unwrap().unwrap(); // learns the window
+    block_on(store.load(&own)).unwrap().unwrap();
+    BlockingStore::new(store.clone()).load(&own).unwrap().unwrap();
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+    let sent = client_commands(&lines, &key);
+    assert_eq!(sent.len(), 4, "{sent:#?}");
+    assert!(sent[0].contains("\"GETEX\"") && sent[0].contains("\"3600000\"") && sent[1].contains("\"PEXPIREAT\""), "{sent:#?}");
+    assert!(sent[2..].iter().all(|c| c.contains("\"GETEX\"") && c.contains("\"30000\"")), "{sent:#?}");
+    assert!((25_000..=30_000).contains(&pttl(&mut conn)));
+
+    // The window changed where this process could not see it: the guess is
+    // wrong once, and corrected, never left wrong.
+    let mut held = block_on(elsewhere.load(&own)).unwrap().unwrap();
+    let sixty = elsewhere.with_idle_ttl(Some(Duration::from_secs(60)));
+    block_on(sixty.touch(&own)).unwrap();
+    let monitor = Monitor::start(&url);
+    block_on(store.load(&own)).unwrap().unwrap();
+    assert!((55_000..=60_000).contains(&pttl(&mut conn)));
+    block_on(store.load(&own)).unwrap().unwrap();
+    let marker = sessionkeeper_core::generate_id().unwrap();
+    block_on(store.exists(&marker)).unwrap();
+    let lines = monitor.until(&storage_key(&store.config().key_prefix, &marker).unwrap());
+    let sent: Vec<_> = client_commands(&lines, &key).into_iter().filter(|c| !c.contains("\"PTTL\"")).collect();
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+    assert!(sent[0].contains("\"30000\"") && sent[1].contains("\"PEXPIREAT\"") && sent[2].contains("\"60000\""), "{sent:#?}");
+
+    // Back to the store's window (here by a save that sets it), and gone.
+    held.data.insert("k".into(), Value::Int(1));
+    let hour = elsewhere.with_idle_ttl(Some(Duration::from_secs(3600)));
+    block_on(hour.save(&own, &mut held.baseline, &held.data)).unwrap();
+    block_on(store.load(&own)).unwrap().unwrap();
+    assert!(pttl(&mut conn) > 3_590_000);
+    block_on(store.destroy(&own)).unwrap();
+    assert_eq!(block_on(store.load(&own)).unwrap(), None);
+}
