@@ -33,9 +33,10 @@ The :class:`SessionStore` follows the whole ``SessionBase`` contract:
   :class:`sessionkeeper.AsyncStore`, without a thread pool.
 
 Expiry: every read slides the session's expiry in Redis to its own expiry
-age (``SESSION_COOKIE_AGE``, or what ``set_expiry`` chose), in the same round
-trip as the read: a custom expiry is stored with the session by the save
-that sets it, and later reads slide by it. A session past a ``set_expiry``
+age (``SESSION_COOKIE_AGE``, or what ``set_expiry`` chose): a custom expiry
+is stored with the session by the save that sets it, and later reads slide
+by it, in the read's one command once this process has seen the session (its
+first read here needs a second command). A session past a ``set_expiry``
 datetime is deleted when read.
 
 Migration from Django's cache backend (off by default)::

@@ -211,6 +211,29 @@ def test_expiry_follows_set_expiry_and_cookie_age(configured, raw):
     assert isinstance(SessionStore(s.session_key).load()["_session_expiry"], str)
 
 
+def test_a_session_with_its_own_age_is_read_in_one_command_once_seen(standalone_url, raw_standalone):
+    """set_expiry stores the age with the session. The first read in a
+    process slides by SESSION_COOKIE_AGE and corrects that (PEXPIREAT);
+    the process then remembers the age and later reads are one GETEX."""
+    with override_settings(SESSIONKEEPER_URL=standalone_url):
+        s = SessionStore()
+        s["a"] = 1
+        s.set_expiry(30)
+        s.save()
+        key = storage_key(s.session_key)
+
+        def corrections() -> int:
+            return raw_standalone.info("commandstats").get("cmdstat_pexpireat", {}).get("calls", 0)
+
+        before = corrections()
+        assert SessionStore(s.session_key)["a"] == 1
+        assert corrections() == before + 1
+        raw_standalone.pexpire(key, 5000)
+        assert SessionStore(s.session_key)["a"] == 1
+        assert corrections() == before + 1
+        assert 25_000 < raw_standalone.pttl(key) <= 30_000
+
+
 def test_short_expiry_really_expires(configured):
     s = SessionStore()
     s["a"] = 1
