@@ -586,6 +586,7 @@ impl Store {
         let Some(key) = self.key(id) else { return Ok(false) };
         let backend = self.backend()?;
         let gone = self.round_trip(backend.delete(&key)).await?;
+        self.inner.own_windows.forget(&key);
         Metrics::add(&self.inner.metrics.destroys, 1);
         Ok(gone)
     }
@@ -704,6 +705,21 @@ impl Baseline {
 
     pub fn codec(&self) -> Codec {
         self.codec
+    }
+
+    /// About how many bytes of memory this baseline holds outside itself:
+    /// for bindings whose garbage collector must be told about memory it
+    /// cannot see (Node's `napi_adjust_external_memory`).
+    pub fn heap_size(&self) -> usize {
+        // Per allocation: the vector's or string's header and the
+        // allocator's own overhead, roughly.
+        const PER_ALLOCATION: usize = 32;
+        let field = |name: &str, value: &[u8]| name.len() + value.len() + 2 * PER_ALLOCATION;
+        let encoded: usize = self.encoded.iter().map(|(k, v)| field(k, v)).sum();
+        let stored = self.stored.as_ref().map_or(0, |s| {
+            s.bytes.len() + PER_ALLOCATION + s.meta.iter().map(|(k, v)| field(k, v)).sum::<usize>()
+        });
+        encoded + stored
     }
 }
 
