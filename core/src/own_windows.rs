@@ -32,9 +32,9 @@ impl OwnWindows {
         self.lock().get(key).copied()
     }
 
-    /// After a load or save showed that the session at `key` slides by
-    /// `window_ms`: remembered when a load through a handle expecting
-    /// `expected_ms` would get it wrong, forgotten when it would not.
+    /// After a load showed that the session at `key` slides by `window_ms`:
+    /// remembered when a load through a handle expecting `expected_ms` would
+    /// get it wrong, forgotten when it would not.
     pub fn learn(&self, key: &str, window_ms: u64, expected_ms: u64) {
         let mut map = self.lock();
         if window_ms == expected_ms {

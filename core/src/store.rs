@@ -343,9 +343,13 @@ impl Store {
     /// learns the session's window from it (`OwnWindows`).
     pub(crate) fn count_load(&self, key: Option<&str>, loaded: Result<Option<Loaded>>) -> Result<Option<Loaded>> {
         match (key, &loaded) {
+            // A handle that sets the window (`with_idle_ttl`) expects its own,
+            // not what the default handles' loads should ask for.
+            (Some(_), _) if self.idle_explicit => {}
             (Some(key), Ok(Some(found))) => {
-                let window = found.meta.idle_ttl.map_or(self.expiry().idle_ms, window_ms);
-                self.inner.own_windows.learn(key, window, self.expiry().getex_ms);
+                let expiry = self.expiry();
+                let window = found.meta.idle_ttl.map_or(expiry.idle_ms, window_ms);
+                self.inner.own_windows.learn(key, window, expiry.getex_ms);
             }
             (Some(key), Ok(None)) => self.inner.own_windows.forget(key),
             _ => {}
