@@ -152,10 +152,8 @@ impl Baseline {
     /// one), their native memory held all the while: tens of MiB under load.
     fn wrap(env: sys::napi_env, b: engine::Baseline) -> Baseline {
         let external = i64::try_from(b.heap_size()).unwrap_or(i64::MAX);
-        let mut total = 0;
-        // SAFETY: `env` is the env of the current callback. A failure only
-        // leaves V8's estimate as it was.
-        unsafe { sys::napi_adjust_external_memory(env, external, &mut total) };
+        // A failure only leaves V8's estimate as it was.
+        let _ = Env::from_raw(env).adjust_external_memory(external);
         Baseline { inner: Arc::new(Mutex::new(b)), external }
     }
 }
@@ -218,7 +216,9 @@ fn clear_pending(env: sys::napi_env) {
     }
 }
 
-pub(crate) fn loaded_js(w: &Writer, loaded: engine::Loaded) -> R<sys::napi_value> {
+/// A load's result: `{ data, meta, baseline }`, or `null` for no session.
+pub(crate) fn loaded_js(w: &Writer, loaded: Option<engine::Loaded>) -> R<sys::napi_value> {
+    let Some(loaded) = loaded else { return w.null() };
     let mut out = w.object()?;
     let data = w.data(&loaded.data)?;
     w.set(&mut out, "data", data)?;
@@ -423,10 +423,7 @@ impl Store {
             (store, id),
             |(store, id)| store.load_blocking(&id),
             |(store, id)| async move { store.load(&id).await },
-            |w, loaded| match loaded {
-                Some(l) => loaded_js(w, l),
-                None => w.null(),
-            },
+            loaded_js,
         )
     }
 
@@ -609,10 +606,7 @@ impl Store {
             Err(f) => return rejected(env, f),
         };
         let store = self.engine.clone();
-        run(env, async move { store.peek_handle(&handle).await }, |w, loaded| match loaded {
-            Some(l) => loaded_js(w, l),
-            None => w.null(),
-        })
+        run(env, async move { store.peek_handle(&handle).await }, loaded_js)
     }
 
     /// `destroyHandle(handle)` → whether there was a session.

@@ -137,7 +137,7 @@ impl Wire {
         let Some(begin) = store.engine().wire_load(&id) else { return undefined(env) };
         let (pending, promise) = Pending::new(env)?;
         match begin {
-            Begin::Done(out) => pending.settle_now(env.raw(), out, settle_loaded),
+            Begin::Done(out) => pending.settle_now(env.raw(), out, loaded_js),
             Begin::Send(call) => {
                 let command = call.command().to_vec();
                 self.send(&command, Call::Load(call), Some(pending));
@@ -266,7 +266,7 @@ impl Wire {
             Call::Load(call) => {
                 let Some(pending) = pending else { return Ok(()) };
                 match call.finish(reply) {
-                    Finish::Done(out) => pending.settle_now(env, out, settle_loaded),
+                    Finish::Done(out) => pending.settle_now(env, out, loaded_js),
                     Finish::Again(call) => {
                         let command = call.command().to_vec();
                         self.send(&command, Call::Load(call), Some(pending));
@@ -322,7 +322,7 @@ impl Wire {
             match call {
                 Call::Handshake | Call::Name => {}
                 Call::Load(call) => {
-                    engine::runtime::spawn(async move { pending.settle(call.retry().await, settle_loaded) });
+                    engine::runtime::spawn(async move { pending.settle(call.retry().await, loaded_js) });
                 }
                 Call::Save { call, shared, mut working } => {
                     engine::runtime::spawn(async move {
@@ -359,13 +359,6 @@ impl Wire {
     #[napi(getter)]
     pub fn in_flight(&self) -> u32 {
         self.in_flight.len() as u32
-    }
-}
-
-fn settle_loaded(w: &Writer, loaded: Option<engine::Loaded>) -> R<sys::napi_value> {
-    match loaded {
-        Some(l) => loaded_js(w, l),
-        None => w.null(),
     }
 }
 
