@@ -46,7 +46,7 @@ export SK_RUBY_BENCH_STAMP="$stamp" SK_RUBY_BENCH_RESULTS="$results"
 run() {
   local only="${SK_RUBY_BENCH_ONLY:-}"
   echo "== bench-ruby: Redis $SK_REDIS_URL ($(redis-server --version | grep -o 'v=[^ ]*')), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "== bench-ruby: built from $(git rev-parse --short HEAD)$(git status --porcelain -- core bindings/ruby ruby | grep -q . && echo ' + uncommitted changes in core/bindings/ruby/ruby')"
+  echo "== bench-ruby: built from $(git rev-parse --short HEAD)$([ -n "$(git status --porcelain -- core bindings/ruby ruby)" ] && echo ' + uncommitted changes in core/bindings/ruby/ruby')"
   if [ -z "$only" ] || [ "$only" = inproc ]; then
     echo "== bench-ruby: in-process (inproc.rb)"
     BENCH_JSON="$SK_RUBY_BENCH_RESULTS/$SK_RUBY_BENCH_STAMP-inproc.json" timeout 3600 ruby -W0 bench/ruby/inproc.rb |

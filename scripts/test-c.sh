@@ -108,7 +108,11 @@ pkgconfig_build() {
   # shellcheck disable=SC2046 # pkg-config output is meant to be word-split
   cc "${CFLAGS[@]}" tests/c/test_sessionkeeper.c -o "$work/test_pkgconfig" \
     $(pkg-config --cflags --libs sessionkeeper) -lpthread -Wl,-rpath,"$libdir" || return 1
-  ldd "$work/test_pkgconfig" | grep -q "$libdir/libsessionkeeper.so.0" || {
+  # ldd's output is captured before grep: with pipefail, `ldd | grep -q` fails
+  # whenever grep exits at its match before ldd has written its last line.
+  local deps
+  deps=$(ldd "$work/test_pkgconfig") || return 1
+  grep -qF "$libdir/libsessionkeeper.so.0" <<<"$deps" || {
     echo "test_pkgconfig does not load the installed library" >&2
     return 1
   }
@@ -116,7 +120,8 @@ pkgconfig_build() {
   # shellcheck disable=SC2046
   cc "${CFLAGS[@]}" tests/c/test_sessionkeeper.c -o "$work/test_static" $(pkg-config --cflags sessionkeeper) \
     "$libdir/libsessionkeeper.a" $(pkg-config --static --libs-only-l sessionkeeper | sed 's/-lsessionkeeper//') || return 1
-  if ldd "$work/test_static" | grep -q libsessionkeeper; then
+  deps=$(ldd "$work/test_static") || return 1
+  if grep -q libsessionkeeper <<<"$deps"; then
     echo "test_static is not statically linked" >&2
     return 1
   fi
