@@ -545,9 +545,9 @@ fn blocking_loads_authenticate_and_select_the_database() {
 
 #[test]
 fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
-    // The script GETs the record once to compare it with the client's copy;
-    // only when another request changed it meanwhile does it read it again
-    // to merge (MONITOR tags the script's own commands "lua").
+    // The script GETs the record once, to compare it with the client's copy
+    // and, when another request changed it meanwhile, to merge into it
+    // (MONITOR tags the script's own commands "lua").
     let Some(url) = standalone_url() else { return };
     let store = Target::Standalone.store(&[]).unwrap();
     let (id, _) = block_on(store.create(&data(&[("a", 0.into()), ("b", 0.into())]))).unwrap();
@@ -579,10 +579,11 @@ fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
             *gets_per_save.last_mut().expect("a script command before any EVALSHA") += 1;
         }
     }
-    // Swapped (compare only); compared, then merged; merged without a
-    // compare (no swap was sent: its client line carries empty swap args).
-    assert_eq!(gets_per_save, vec![1, 2, 1], "{lines:#?}");
-    // The swap works out the expiry on the client: no TIME; a merge asks.
+    // Swapped; compared, then merged; merged without a compare (no swap was
+    // sent: its client line carries empty swap args).
+    assert_eq!(gets_per_save, vec![1, 1, 1], "{lines:#?}");
+    // The swap works out the expiry on the client; a merge asks for the time
+    // only when a deadline caps the window (none here: `absolute_ttl` unset).
     // (A script's commands follow its EVALSHA line: scripts run atomically.)
     let mut times_per_save = Vec::new();
     let mut ours = false;
@@ -598,7 +599,7 @@ fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
             *times_per_save.last_mut().unwrap() += 1;
         }
     }
-    assert_eq!(times_per_save, vec![0, 1, 1], "{lines:#?}");
+    assert_eq!(times_per_save, vec![0, 0, 0], "{lines:#?}");
     let saves: Vec<&String> = lines.iter().filter(|l| l.contains(&key) && l.contains("\"EVALSHA\"")).collect();
     assert!(!saves[0].contains("\"\" \"\" \"\"") && saves[2].contains("\"\" \"\" \"\""), "{saves:#?}");
     let last = block_on(store.load(&id)).unwrap().unwrap();
@@ -612,6 +613,19 @@ fn a_swap_save_sets_the_ttl_by_the_same_rules() {
     // The client works out the swapped record's time to live (its window,
     // capped by the deadline); past the deadline it sends no swap and the
     // server ends the session.
+    ttl_rules_of_a_save(false);
+}
+
+#[test]
+fn a_merging_save_sets_the_ttl_by_the_same_rules() {
+    // The server works out the merged record's time to live: the same rules
+    // as the client's swap.
+    ttl_rules_of_a_save(true);
+}
+
+/// The time to live after a save that swaps, or (`merge`) that finds the
+/// record changed by another request since its load and merges into it.
+fn ttl_rules_of_a_save(merge: bool) {
     let Some(url) = standalone_url() else { return };
     let mut conn = redis_conn(&url);
     let pttl = |conn: &mut redis::Connection, store: &Store, id: &str| -> i64 {
@@ -619,8 +633,18 @@ fn a_swap_save_sets_the_ttl_by_the_same_rules() {
     };
     let save_change = |store: &Store, id: &str| {
         let mut loaded = block_on(store.load(id)).unwrap().unwrap();
+        if merge {
+            let mut other = block_on(store.load(id)).unwrap().unwrap();
+            other.data.insert("other".into(), Value::Int(other.data.len() as i64));
+            block_on(store.save(id, &mut other.baseline, &other.data)).unwrap();
+        }
         loaded.data.insert("n".into(), Value::Int(loaded.data.len() as i64));
-        block_on(store.save(id, &mut loaded.baseline, &loaded.data)).unwrap()
+        let outcome = block_on(store.save(id, &mut loaded.baseline, &loaded.data)).unwrap();
+        if merge && matches!(outcome, SaveOutcome::Saved { .. }) {
+            let both = block_on(store.load(id)).unwrap().unwrap();
+            assert!(both.data.contains_key("other") && both.data.contains_key("n"), "not merged: {:?}", both.data);
+        }
+        outcome
     };
     let capped = Target::Standalone.store(&[("idle_ttl", "1h"), ("absolute_ttl", "20s")]).unwrap();
     let (id, _) = block_on(capped.create(&data(&[]))).unwrap();

@@ -14,24 +14,31 @@ use redis::Script;
 /// absolute deadline; -1: the record does not expire.
 const PRELUDE: &str = r#"
 local MAGIC = 'SKv1'
+local byte, sub = string.byte, string.sub
+-- Asked of the server once per script, and only when needed: `TIME` is a
+-- large part of a small script's cost.
+local clock
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return clock
 end
 local function ms_string(n)
   return string.format('%d', n)
 end
 local function is_ours(v)
-  return type(v) == 'string' and string.sub(v, 1, 4) == MAGIC
+  return type(v) == 'string' and sub(v, 1, 4) == MAGIC
 end
 local function uint(s, pos, n)
   local v = 0
-  for i = pos, pos + n - 1 do v = v * 256 + string.byte(s, i) end
+  for i = pos, pos + n - 1 do v = v * 256 + byte(s, i) end
   return v
 end
--- A str or bin at pos: its bytes and the position after it.
-local function raw(s, pos)
-  local m = string.byte(s, pos)
+-- A str or bin at pos: where its bytes start and the position after it.
+local function extent(s, pos)
+  local m = byte(s, pos)
   local len, first
   if m >= 0xa0 and m <= 0xbf then len, first = m - 0xa0, pos + 1
   elseif m == 0xc4 or m == 0xd9 then len, first = uint(s, pos + 1, 1), pos + 2
@@ -39,15 +46,23 @@ local function raw(s, pos)
   elseif m == 0xc6 or m == 0xdb then len, first = uint(s, pos + 1, 4), pos + 5
   else error('not a string') end
   if first + len - 1 > #s then error('truncated') end
-  return string.sub(s, first, first + len - 1), first + len
+  return first, first + len
+end
+-- A str or bin at pos: its bytes and the position after it.
+local function raw(s, pos)
+  local first, after = extent(s, pos)
+  return sub(s, first, after - 1), after
+end
+-- A record's number of fields and the position of the first.
+local function fields(s)
+  local m = byte(s, 5)
+  if m >= 0x80 and m <= 0x8f then return m - 0x80, 6 end
+  if m == 0xde then return uint(s, 6, 2), 8 end
+  if m == 0xdf then return uint(s, 6, 4), 10 end
+  error('not a map')
 end
 local function decode(s)
-  local m = string.byte(s, 5)
-  local count, pos
-  if m >= 0x80 and m <= 0x8f then count, pos = m - 0x80, 6
-  elseif m == 0xde then count, pos = uint(s, 6, 2), 8
-  elseif m == 0xdf then count, pos = uint(s, 6, 4), 10
-  else error('not a map') end
+  local count, pos = fields(s)
   local rec = {}
   for _ = 1, count do
     local k, v
@@ -64,14 +79,20 @@ local function header(len, fix, fix_max, m8, m16, m32)
   if len < 65536 then return struct.pack('>BI2', m16, len) end
   return struct.pack('>BI4', m32, len)
 end
+-- One field as encoded: its name as str, its value as bin.
+local function field(k, v)
+  return header(#k, 0xa0, 31, 0xd9, 0xda, 0xdb) .. k .. header(#v, nil, 0, 0xc4, 0xc5, 0xc6) .. v
+end
+local function map_header(n)
+  return header(n, 0x80, 15, nil, 0xde, 0xdf)
+end
 local function encode(rec)
   local parts, n = {MAGIC, ''}, 0
   for k, v in pairs(rec) do
     n = n + 1
-    parts[#parts + 1] = header(#k, 0xa0, 31, 0xd9, 0xda, 0xdb) .. k
-    parts[#parts + 1] = header(#v, nil, 0, 0xc4, 0xc5, 0xc6) .. v
+    parts[n + 2] = field(k, v)
   end
-  parts[2] = header(n, 0x80, 15, nil, 0xde, 0xdf)
+  parts[2] = map_header(n)
   return table.concat(parts)
 end
 -- The record at key as a table, and its bytes, or nil when the key holds
@@ -95,9 +116,12 @@ local function expiry_at(now, idle, deadline)
   end
   return deadline or -1
 end
+local function put(key, blob, at)
+  if at >= 0 then redis.call('SET', key, blob, 'PXAT', at) else redis.call('SET', key, blob) end
+end
 local function write(key, rec, at)
   local blob = encode(rec)
-  if at >= 0 then redis.call('SET', key, blob, 'PXAT', at) else redis.call('SET', key, blob) end
+  put(key, blob, at)
   return blob
 end
 local function expire(key, at)
@@ -108,8 +132,8 @@ end
 -- (the second result says the record changed); "d<ms>": the store's
 -- default, which the session's own window overrides.
 local function window(rec, arg)
-  local ms = tonumber(string.sub(arg, 2))
-  if string.sub(arg, 1, 1) == 'e' then
+  local ms = tonumber(sub(arg, 2))
+  if sub(arg, 1, 1) == 'e' then
     local changed = tonumber(rec['m:idle']) ~= ms
     rec['m:idle'] = ms_string(ms)
     return ms, changed
@@ -118,11 +142,11 @@ local function window(rec, arg)
 end
 -- The record at key if it is a live session, its deadline and its bytes.
 -- A session past its deadline is deleted.
-local function live(key, now)
+local function live(key)
   local rec, bytes = read(key)
   if not rec then return nil end
   local deadline = tonumber(rec['m:deadline'])
-  if deadline and now >= deadline then
+  if deadline and now_ms() >= deadline then
     redis.call('DEL', key)
     return nil
   end
@@ -137,7 +161,7 @@ end
 /// (-1: never), record bytes}.
 const LOAD: &str = r#"
 local now = now_ms()
-local rec, deadline, bytes = live(KEYS[1], now)
+local rec, deadline, bytes = live(KEYS[1])
 if not rec then return false end
 local at
 if ARGV[1] == 'p' then
@@ -168,21 +192,79 @@ return {now, at, bytes}
 /// path then neither defines the prelude's functions nor asks for `TIME`
 /// (about 40% of its server time).
 const UPDATE_SWAP: &str = r#"
-if ARGV[2] ~= '' and redis.pcall('GET', KEYS[1]) == ARGV[2] then
+local stored = redis.pcall('GET', KEYS[1])
+if ARGV[2] ~= '' and stored == ARGV[2] then
   if ARGV[4] == '' then redis.call('SET', KEYS[1], ARGV[3]) else redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
   return 2
 end
 "#;
 
 /// The update script's merge path (see `UPDATE_SWAP`), after the prelude.
+/// The record is spliced rather than decoded and re-encoded: the fields the
+/// save leaves alone are copied as they are, in runs, and only the changed
+/// ones are encoded (under contention on one session, most saves come here).
+/// The time is asked for only when a deadline caps the window.
 const UPDATE_MERGE: &str = r#"
-local now = now_ms()
-local rec, deadline = live(KEYS[1], now)
-if not rec then return 0 end
+local key = KEYS[1]
+-- `stored`: the record the swap read.
+if not is_ours(stored) then return 0 end
+local sets, dels = {}, {}
 local last_set = 5 + 2 * tonumber(ARGV[5])
-for i = 6, last_set, 2 do rec[ARGV[i]] = ARGV[i + 1] end
-for i = last_set + 1, #ARGV do rec[ARGV[i]] = nil end
-write(KEYS[1], rec, expiry_at(now, window(rec, ARGV[1]), deadline))
+for i = 6, last_set, 2 do sets[ARGV[i]] = ARGV[i + 1] end
+for i = last_set + 1, #ARGV do dels[ARGV[i]] = true end
+local explicit = sub(ARGV[1], 1, 1) == 'e'
+local idle = tonumber(sub(ARGV[1], 2))
+if explicit then sets['m:idle'] = ms_string(idle) end
+-- The merged record, and the stored window and deadline.
+local function splice()
+  local count, pos = fields(stored)
+  local parts, n, run = {MAGIC, ''}, 0, nil
+  local own_idle, deadline
+  for _ = 1, count do
+    local start = pos
+    local k, at = raw(stored, pos)
+    local first, after = extent(stored, at)
+    if k == 'm:idle' then own_idle = sub(stored, first, after - 1)
+    elseif k == 'm:deadline' then deadline = sub(stored, first, after - 1) end
+    if sets[k] == nil and not dels[k] then
+      n = n + 1
+      run = run or start
+    elseif run then
+      parts[#parts + 1] = sub(stored, run, start - 1)
+      run = nil
+    end
+    pos = after
+  end
+  if pos ~= #stored + 1 then error('trailing bytes') end
+  if run then parts[#parts + 1] = sub(stored, run, pos - 1) end
+  for k, v in pairs(sets) do
+    n = n + 1
+    parts[#parts + 1] = field(k, v)
+  end
+  parts[2] = map_header(n)
+  return table.concat(parts), own_idle, tonumber(deadline)
+end
+local ok, blob, own_idle, deadline = pcall(splice)
+if not ok then
+  -- A record of ours that cannot be read is deleted, as read() does.
+  redis.call('DEL', key)
+  return 0
+end
+if deadline and now_ms() >= deadline then
+  redis.call('DEL', key)
+  return 0
+end
+if not explicit then
+  -- The session's own window after this save's changes, else the default.
+  local own = sets['m:idle']
+  if own == nil and not dels['m:idle'] then own = own_idle end
+  idle = tonumber(own) or idle
+end
+if not deadline and idle > 0 then
+  redis.call('SET', key, blob, 'PX', idle)
+else
+  put(key, blob, expiry_at(now_ms(), idle, deadline))
+end
 return 1
 "#;
 
@@ -213,7 +295,7 @@ return 1
 /// gone (or the key holds something that is not a session).
 const TOUCH: &str = r#"
 local now = now_ms()
-local rec, deadline = live(KEYS[1], now)
+local rec, deadline = live(KEYS[1])
 if not rec then return 0 end
 local idle, changed = window(rec, ARGV[1])
 local at = expiry_at(now, idle, deadline)
@@ -223,7 +305,7 @@ return 1
 
 /// KEYS[1] record. Returns 1 when it exists and is within its deadline.
 const EXISTS: &str = r#"
-if live(KEYS[1], now_ms()) then return 1 end
+if live(KEYS[1]) then return 1 end
 return 0
 "#;
 
