@@ -225,12 +225,15 @@ class SessionkeeperStore extends Base {
   _session (loaded) {
     const sess = loaded.data
     const cookie = isPlainObject(sess.cookie) ? sess.cookie : this._madeUpCookie(loaded)
-    if (cookie.expires === undefined && typeof cookie.originalMaxAge === 'number' && loaded.meta.expiresAtMs !== null) {
+    const expiresAt = loaded.meta.expiresAtMs
+    if (cookie.expires === undefined && typeof cookie.originalMaxAge === 'number' && expiresAt !== null) {
       // Stored without `expires` (see _storedCookie): the session ends when
       // the engine expires it, and that is what the cookie says.
-      cookie.expires = new Date(loaded.meta.expiresAtMs).toISOString()
+      if (!(expiresAt > Date.now())) return null
+      cookie.expires = new Date(expiresAt).toISOString()
+    } else if (cookie.expires != null && !(Date.parse(cookie.expires) > Date.now())) {
+      return null
     }
-    if (cookie.expires != null && !(Date.parse(cookie.expires) > Date.now())) return null
     sess.cookie = cookie
     return sess
   }
@@ -424,18 +427,22 @@ class SessionkeeperStore extends Base {
   // expiry is the session's, so it need not be rewritten on every request
   // (get() puts it back). With a ttl function the two can differ, so
   // `expires` is kept and checked on get().
+  // The fields are stored in sorted order, so cookieKey of a stored cookie
+  // is one JSON.stringify.
   _storedCookie (cookie) {
     if (!cookie || typeof cookie !== 'object') return {}
-    const c = { ...(typeof cookie.toJSON === 'function' ? cookie.toJSON() : cookie) }
-    // Not a millisecond short now and then (see configuredWindow), so an
-    // unchanged cookie stays unchanged and is not rewritten.
-    if (typeof c.originalMaxAge === 'number' && c.originalMaxAge > 0) c.originalMaxAge = configuredWindow(c.originalMaxAge)
-    if (typeof c.originalMaxAge === 'number' && typeof this.ttl !== 'function') {
-      delete c.expires
-    } else if (c.expires instanceof Date) {
-      c.expires = c.expires.toISOString()
+    const from = typeof cookie.toJSON === 'function' ? cookie.toJSON() : cookie
+    const keepExpires = typeof from.originalMaxAge !== 'number' || typeof this.ttl === 'function'
+    const c = {}
+    for (const k of Object.keys(from).sort()) {
+      let v = from[k]
+      if (v === undefined || (k === 'expires' && !keepExpires)) continue
+      // Not a millisecond short now and then (see configuredWindow), so an
+      // unchanged cookie stays unchanged and is not rewritten.
+      if (k === 'originalMaxAge' && typeof v === 'number' && v > 0) v = configuredWindow(v)
+      if (k === 'expires' && v instanceof Date) v = v.toISOString()
+      c[k] = v
     }
-    for (const k of Object.keys(c)) if (c[k] === undefined) delete c[k]
     return c
   }
 
@@ -500,7 +507,15 @@ function sameTtl (a, b) {
 
 // A stored cookie's identity, whatever the order of its fields.
 function cookieKey (cookie) {
-  return JSON.stringify(Object.keys(cookie).sort().map((k) => [k, cookie[k]]))
+  const keys = Object.keys(cookie)
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1] > keys[i]) {
+      const sorted = {}
+      for (const k of keys.sort()) sorted[k] = cookie[k]
+      return JSON.stringify(sorted)
+    }
+  }
+  return JSON.stringify(cookie)
 }
 
 function isPlainObject (v) {
