@@ -6,12 +6,12 @@ WITH_REDIS := scripts/with-redis.sh
 
 PREFIX ?= /usr/local
 
-.PHONY: install-c help setup demo demo-core test test-core test-ruby test-python test-node test-c test-interop test-e2e bench bench-ruby bench-python bench-node redis-start redis-stop
+.PHONY: install-c help setup demo demo-core test test-core test-ruby test-python test-node test-c test-interop test-e2e test-demo bench bench-ruby bench-python bench-node redis-start redis-stop
 
 help:
-	@echo "make demo    start a private Redis and show sessions stored, read, merged and expired"
+	@echo "make demo    start a private Redis and a Rails, a Flask and an Express app sharing one login"
 	@echo "make test    run every test suite against real Redis topologies"
-	@echo "make test-core | test-ruby | test-python | test-node | test-c | test-interop | test-e2e"
+	@echo "make test-core | test-ruby | test-python | test-node | test-c | test-interop | test-e2e | test-demo"
 	@echo "make bench | bench-ruby | bench-python | bench-node   benchmarks against the peers (not tests)"
 	@echo "make install-c PREFIX=/usr/local   the C library, header and pkg-config file"
 
@@ -35,6 +35,10 @@ test-core:
 # Each part's script builds what it needs once and starts its own Redis.
 test-ruby test-python test-node test-c test-interop test-e2e:
 	scripts/$@.sh
+
+# The scripted part of `make demo` (it exits instead of waiting for Ctrl-C).
+test-demo:
+	DEMO_EXIT=1 scripts/demo.sh
 
 bench: setup
 	$(WITH_REDIS) standalone -- scripts/bench-core.sh
