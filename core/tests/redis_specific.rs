@@ -208,6 +208,20 @@ fn a_corrupt_value_is_reported_and_removed() {
         let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
         assert_eq!(exists, 0, "{path}: the corrupt record was kept");
     }
+
+    // The merge splices the record with its own reading of names and values:
+    // a truncated name, a value longer than the record, trailing bytes.
+    let shapes: [&[u8]; 3] = [b"SKv1\x81\xa6a:o", b"SKv1\x81\xa4a:ok\xc4\x05ab", b"SKv1\x81\xa4a:ok\xc4\x01\x01\x00"];
+    for shape in shapes {
+        let (id, _) = block_on(store.create(&data(&[("ok", 1.into())]))).unwrap();
+        let key = storage_key(&store.config().key_prefix, &id).unwrap();
+        let _: () = redis::cmd("SET").arg(&key).arg(shape).query(&mut conn).unwrap();
+        let mut baseline = sessionkeeper_core::Baseline::empty(sessionkeeper_core::Codec::Msgpack);
+        let outcome = block_on(store.save(&id, &mut baseline, &data(&[("x", 1.into())]))).unwrap();
+        assert_eq!(outcome, SaveOutcome::Gone, "{shape:?}");
+        let exists: i64 = redis::cmd("EXISTS").arg(&key).query(&mut conn).unwrap();
+        assert_eq!(exists, 0, "{shape:?}: the corrupt record was kept");
+    }
 }
 
 /// A record as the scripts write it: `SKv1`, a map of str name -> bin value.
