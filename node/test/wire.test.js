@@ -20,9 +20,14 @@ async function loopClients () {
   return list.split('\n').filter((line) => line.includes(`name=${NAME} `))
 }
 
+/** The last command of a CLIENT LIST line. */
+function commandOf (line) {
+  return / cmd=(\S+)/.exec(line)[1]
+}
+
 /** The last command of each of this process' event-loop sockets. */
 async function lastCommands () {
-  return (await loopClients()).map((line) => / cmd=(\S+)/.exec(line)[1])
+  return (await loopClients()).map(commandOf)
 }
 
 describe('event-loop socket', { skip: skip || (!standalone && 'no standalone Redis') }, () => {
@@ -99,7 +104,7 @@ describe('event-loop socket', { skip: skip || (!standalone && 'no standalone Red
     const lastCommand = async () => {
       const ours = (await loopClients()).filter((line) => !before.has(clientId(line)))
       assert.equal(ours.length, 1, ours.join('\n'))
-      return / cmd=(\S+)/.exec(ours[0])[1]
+      return commandOf(ours[0])
     }
     const pttl = async () => Number(await h.redisCli(standalone, ['PTTL', h.storageKey(prefix, id)]))
     const loaded = await store.load(id) // GETEX slides by 14 days, the session's window says 60 s

@@ -249,16 +249,18 @@ pub(crate) fn loaded_js(w: &Writer, loaded: Option<engine::Loaded>) -> R<sys::na
 /// when none was stored, null for "no sliding expiry", else milliseconds.
 fn meta_json(meta: &engine::Meta, out: &mut String) {
     use std::fmt::Write;
-    let ms = |v: Option<i64>| v.map_or_else(|| "null".to_string(), |ms| ms.to_string());
-    let _ = write!(
-        out,
-        "{{\"createdAtMs\":{},\"deadlineMs\":{},\"expiresAtMs\":{}",
-        meta.created_at_ms,
-        ms(meta.deadline_ms),
-        ms(meta.expires_at_ms)
-    );
+    // Written in place: this runs on every load.
+    let field = |out: &mut String, name: &str, ms: Option<i64>| {
+        let _ = match ms {
+            Some(ms) => write!(out, ",\"{name}\":{ms}"),
+            None => write!(out, ",\"{name}\":null"),
+        };
+    };
+    let _ = write!(out, "{{\"createdAtMs\":{}", meta.created_at_ms);
+    field(out, "deadlineMs", meta.deadline_ms);
+    field(out, "expiresAtMs", meta.expires_at_ms);
     if let Some(idle) = meta.idle_ttl {
-        let _ = write!(out, ",\"idleTtlMs\":{}", ms(ms_of(idle)));
+        field(out, "idleTtlMs", ms_of(idle));
     }
     out.push('}');
 }
