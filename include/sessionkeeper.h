@@ -263,6 +263,11 @@ typedef struct sessionkeeper_stats {
    * Saves that found the session destroyed or expired (not re-created).
    */
   uint64_t gone_saves;
+  /**
+   * Saves that found the session changed by another save since their
+   * load and merged their changes into it: a measure of contention.
+   */
+  uint64_t merged_saves;
   uint64_t creates;
   uint64_t destroys;
   /**

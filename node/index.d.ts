@@ -151,6 +151,8 @@ export interface StoreStats {
   saves: number;
   skippedSaves: number;
   goneSaves: number;
+  /** Saves that merged into a session another save had changed: contention. */
+  mergedSaves: number;
   creates: number;
   destroys: number;
   keysWritten: number;

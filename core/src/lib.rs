@@ -15,6 +15,7 @@ pub mod cookie;
 pub mod error;
 pub mod id;
 pub mod metrics;
+mod own_saves;
 mod own_windows;
 pub mod runtime;
 pub mod store;

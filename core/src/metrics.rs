@@ -89,6 +89,10 @@ pub struct Stats {
     pub skipped_saves: u64,
     /// Saves that found the session destroyed or expired (not re-created).
     pub gone_saves: u64,
+    /// Saves that found the session changed by another save since their
+    /// load (one not of this process, or not yet known to it) and merged
+    /// their changes into it on the server: a measure of contention.
+    pub merged_saves: u64,
     pub creates: u64,
     pub destroys: u64,
     /// Top-level keys written and removed by saves and creates.
@@ -106,7 +110,7 @@ pub struct Stats {
 impl Stats {
     /// Every counter with its snake_case name, so bindings expose new
     /// counters without listing them again.
-    pub fn counters(&self) -> [(&'static str, u64); 13] {
+    pub fn counters(&self) -> [(&'static str, u64); 14] {
         [
             ("loads", self.loads),
             ("hits", self.hits),
@@ -114,6 +118,7 @@ impl Stats {
             ("saves", self.saves),
             ("skipped_saves", self.skipped_saves),
             ("gone_saves", self.gone_saves),
+            ("merged_saves", self.merged_saves),
             ("creates", self.creates),
             ("destroys", self.destroys),
             ("keys_written", self.keys_written),
@@ -132,6 +137,7 @@ pub(crate) struct Metrics {
     pub saves: AtomicU64,
     pub skipped_saves: AtomicU64,
     pub gone_saves: AtomicU64,
+    pub merged_saves: AtomicU64,
     pub creates: AtomicU64,
     pub destroys: AtomicU64,
     pub keys_written: AtomicU64,
@@ -153,6 +159,7 @@ impl Metrics {
             saves: z(),
             skipped_saves: z(),
             gone_saves: z(),
+            merged_saves: z(),
             creates: z(),
             destroys: z(),
             keys_written: z(),
@@ -186,6 +193,7 @@ impl Metrics {
             saves: g(&self.saves),
             skipped_saves: g(&self.skipped_saves),
             gone_saves: g(&self.gone_saves),
+            merged_saves: g(&self.merged_saves),
             creates: g(&self.creates),
             destroys: g(&self.destroys),
             keys_written: g(&self.keys_written),

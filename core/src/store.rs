@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::{generate_id, storage_key};
 use crate::metrics::{Metrics, Stats};
+use crate::own_saves::{OwnSaves, Written};
 use crate::own_windows::OwnWindows;
 use crate::runtime::PerProcess;
 use crate::value::SessionData;
@@ -39,6 +40,7 @@ struct Inner {
     backend: PerProcess<Backend>,
     metrics: Metrics,
     own_windows: OwnWindows,
+    own_saves: OwnSaves<StoredRecord, Encoded>,
 }
 
 /// When a loaded session was created and when it ends.
@@ -57,12 +59,23 @@ pub struct Meta {
 
 /// What a session held when it was read, as stored: what `save` compares
 /// against to write only what changed. Adapters keep it for the request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Baseline {
     codec: Codec,
     encoded: Encoded,
     /// The record as Redis held it when loaded, for the save's swap.
     stored: Option<StoredRecord>,
+    /// Where its load started in this store's order of loads and saves
+    /// (`OwnSaves`); 0 when no load made it.
+    loaded_at: u64,
+}
+
+/// Two baselines are equal when they describe the same stored state,
+/// whichever load read it.
+impl PartialEq for Baseline {
+    fn eq(&self, other: &Self) -> bool {
+        (self.codec, &self.encoded, &self.stored) == (other.codec, &other.encoded, &other.stored)
+    }
 }
 
 /// A stored record's bytes and its metadata fields (`m:*`, and any field a
@@ -80,12 +93,23 @@ pub(crate) struct PreparedSave {
     set: Vec<(String, Vec<u8>)>,
     removed: Vec<String>,
     expiry: Expiry,
-    swap: Option<(Swap, Vec<(String, Vec<u8>)>)>,
+    swap: Option<PreparedSwap>,
+    /// Where the save started in the order of loads and saves (`OwnSaves`).
+    at: u64,
+}
+
+struct PreparedSwap {
+    swap: Swap,
+    /// The new record's metadata fields.
+    meta: Vec<(String, Vec<u8>)>,
+    /// Against the record an earlier save of this process wrote rather than
+    /// the one the baseline holds.
+    chained: bool,
 }
 
 impl PreparedSave {
     pub(crate) fn swap(&self) -> Option<&Swap> {
-        self.swap.as_ref().map(|(s, _)| s)
+        self.swap.as_ref().map(|s| &s.swap)
     }
 
     pub(crate) fn key(&self) -> &str {
@@ -102,6 +126,28 @@ impl PreparedSave {
 /// as loaded and its merge); bigger ones by a merge on the server, which
 /// sends only the changes.
 const SWAP_LIMIT: usize = 64 * 1024;
+
+/// What a save changes: the top-level keys whose values are new, and those
+/// it removes.
+struct Changes<'a> {
+    set: Vec<&'a str>,
+    removed: Vec<&'a str>,
+}
+
+impl Changes<'_> {
+    /// `record` with these changes applied, the new values taken from
+    /// `encoded`: what the server's merge makes of that record.
+    fn applied_to(&self, record: &Encoded, encoded: &Encoded) -> Encoded {
+        let mut out = record.clone();
+        for k in &self.set {
+            out.insert((*k).to_owned(), encoded[*k].clone());
+        }
+        for k in &self.removed {
+            out.shift_remove(*k);
+        }
+        out
+    }
+}
 
 impl StoredRecord {
     /// The swap that turns this record into one holding `encoded`, sliding
@@ -185,7 +231,7 @@ impl Store {
     pub fn open(config: Config) -> Result<Store> {
         let backend = Backend::open(&config)?;
         let idle_ttl = config.idle_ttl;
-        let inner = Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new(), own_windows: OwnWindows::default() };
+        let inner = Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new(), own_windows: OwnWindows::default(), own_saves: OwnSaves::default() };
         Ok(Store { inner: Arc::new(inner), idle_ttl, idle_explicit: false, load_window: None })
     }
 
@@ -328,15 +374,22 @@ impl Store {
         use crate::runtime::block_on_unless_interrupted as on_runtime;
         let backend = self.backend()?;
         let started = Instant::now();
+        let loaded_at = self.start_load();
         let expiry = self.plain_load_expiry(key);
         let Some(fetched) = backend.load_on_this_thread(key, expiry, interrupt) else {
             return on_runtime(self.load_key(key, Some(expiry)), interrupt);
         };
         let fetched = self.timed(started, fetched);
-        match self.decode_fetched(fetched) {
+        match self.decode_fetched(fetched, loaded_at) {
             Err(e) if e.kind() == ErrorKind::Codec => on_runtime(self.drop_undecodable(&backend, key, e), interrupt),
             other => other,
         }
+    }
+
+    /// A load's number in the order this store's loads and saves start: a
+    /// save compares it with its own saves' (`OwnSaves`).
+    pub(crate) fn start_load(&self) -> u64 {
+        self.inner.own_saves.tick()
     }
 
     /// Counts a finished plain load of `key` (`None`: an invalid id) and
@@ -364,8 +417,9 @@ impl Store {
     /// record that cannot be decoded is deleted and reported.
     pub(crate) async fn load_key(&self, key: &str, slide: Option<Expiry>) -> Result<Option<Loaded>> {
         let backend = self.backend()?;
+        let loaded_at = self.start_load();
         let fetched = self.round_trip(backend.load(key, slide)).await;
-        match self.decode_fetched(fetched) {
+        match self.decode_fetched(fetched, loaded_at) {
             Err(e) if e.kind() == ErrorKind::Codec => self.drop_undecodable(&backend, key, e).await,
             other => other,
         }
@@ -373,10 +427,13 @@ impl Store {
 
     /// A `Codec` error out of here always means the stored record is
     /// undecodable (the backend's or `decode_record`'s verdict).
-    pub(crate) fn decode_fetched(&self, fetched: Result<Option<Record>>) -> Result<Option<Loaded>> {
+    /// `loaded_at`: the load's number from `start_load`.
+    pub(crate) fn decode_fetched(&self, fetched: Result<Option<Record>>, loaded_at: u64) -> Result<Option<Loaded>> {
         let Some(record) = fetched? else { return Ok(None) };
         Metrics::add(&self.inner.metrics.bytes_read, fields_size(&record.fields));
-        decode_record(record).map(Some)
+        let mut loaded = decode_record(record)?;
+        loaded.baseline.loaded_at = loaded_at;
+        Ok(Some(loaded))
     }
 
     /// Keeping an undecodable session would fail every request that carries
@@ -461,32 +518,77 @@ impl Store {
     ) -> Result<std::result::Result<PreparedSave, SaveOutcome>> {
         let Some(key) = self.key(id) else { return self.count_error(Err(Self::invalid_id())) };
         let encoded = self.count_error(self.encode(baseline.codec, data))?;
-        let set: Vec<(String, Vec<u8>)> = encoded
-            .iter()
-            .filter(|(k, v)| baseline.encoded.get(*k) != Some(v))
-            .map(|(k, v)| (attr_field(k), v.clone()))
-            .collect();
-        let removed: Vec<String> =
-            baseline.encoded.keys().filter(|k| !encoded.contains_key(*k)).map(|k| attr_field(k)).collect();
-        if set.is_empty() && removed.is_empty() {
+        let changes = Changes {
+            set: encoded.iter().filter(|(k, v)| baseline.encoded.get(*k) != Some(v)).map(|(k, _)| k.as_str()).collect(),
+            removed: baseline.encoded.keys().filter(|k| !encoded.contains_key(*k)).map(String::as_str).collect(),
+        };
+        if changes.set.is_empty() && changes.removed.is_empty() {
             Metrics::add(&self.inner.metrics.skipped_saves, 1);
             return Ok(Err(SaveOutcome::Unchanged));
         }
+        let set = changes.set.iter().map(|k| (attr_field(k), encoded[*k].clone())).collect();
+        let removed = changes.removed.iter().map(|k| attr_field(k)).collect();
         let expiry = self.expiry();
-        let swap = baseline.stored.as_ref().filter(|s| s.bytes.len() <= SWAP_LIMIT).map(|s| s.swap_to(&encoded, expiry));
-        Ok(Ok(PreparedSave { key, encoded, set, removed, expiry, swap }))
+        let at = self.inner.own_saves.tick();
+        let swap = self.swap_for(&key, at, baseline, &encoded, &changes, expiry);
+        Ok(Ok(PreparedSave { key, encoded, set, removed, expiry, swap, at }))
+    }
+
+    /// The swap of the save numbered `at`: against the record this
+    /// process's last save of `key` wrote when the baseline's load came
+    /// before that save (`OwnSaves`), else against the record as loaded.
+    /// `None` (the server merges) when neither is known or the record is too
+    /// big to send twice.
+    fn swap_for(
+        &self,
+        key: &str,
+        at: u64,
+        baseline: &Baseline,
+        encoded: &Encoded,
+        changes: &Changes<'_>,
+        expiry: Expiry,
+    ) -> Option<PreparedSwap> {
+        let own = &self.inner.own_saves;
+        let earlier = own.written_after(key, baseline.loaded_at);
+        let (swap, meta, content) = match &earlier {
+            Some(written) => {
+                let content = changes.applied_to(&written.encoded, encoded);
+                let (swap, meta) = written.record.swap_to(&content, expiry);
+                (swap, meta, Some(content))
+            }
+            None => {
+                let stored = baseline.stored.as_ref().filter(|s| s.bytes.len() <= SWAP_LIMIT)?;
+                let (swap, meta) = stored.swap_to(encoded, expiry);
+                (swap, meta, None)
+            }
+        };
+        if swap.new.len() <= SWAP_LIMIT && (earlier.is_some() || own.watches(key)) {
+            let record = StoredRecord { bytes: swap.new.clone(), meta: meta.clone() };
+            let encoded = content.unwrap_or_else(|| encoded.clone());
+            let size = record.bytes.len() + fields_size(&record.meta) as usize + encoded.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            own.writing(key, at, Written { record, encoded, size });
+        }
+        Some(PreparedSwap { swap, meta, chained: earlier.is_some() })
     }
 
     pub(crate) fn finish_save(&self, baseline: &mut Baseline, save: PreparedSave, updated: Updated) -> SaveOutcome {
         let m = &self.inner.metrics;
         baseline.stored = match (updated, save.swap) {
             (Updated::Gone, _) => {
+                self.inner.own_saves.forget(&save.key);
                 Metrics::add(&m.gone_saves, 1);
                 return SaveOutcome::Gone;
             }
-            (Updated::Swapped, Some((swap, meta))) => Some(StoredRecord { bytes: swap.new, meta }),
-            // Merged into a record another request changed: its bytes are
-            // unknown here, so the next save merges too.
+            (Updated::Swapped, Some(PreparedSwap { swap, meta, chained: false })) => Some(StoredRecord { bytes: swap.new, meta }),
+            // Another save changed the record since the one swapped against.
+            (Updated::Merged, Some(_)) => {
+                self.inner.own_saves.merged(&save.key, save.at);
+                Metrics::add(&m.merged_saves, 1);
+                None
+            }
+            // The record's bytes are not what this baseline describes: a
+            // merge's are unknown here, a chained swap's hold other saves'
+            // changes too. The next save finds them in `OwnSaves` or merges.
             _ => None,
         };
         Metrics::add(&m.saves, 1);
@@ -532,7 +634,7 @@ impl Store {
         Metrics::add(&m.creates, 1);
         Metrics::add(&m.keys_written, encoded.len() as u64);
         Metrics::add(&m.bytes_written, fields_size(&fields));
-        Ok(Some(Baseline { codec, encoded, stored: None }))
+        Ok(Some(Baseline { codec, encoded, stored: None, loaded_at: 0 }))
     }
 
     /// For migration: the value a peer store (redis-session-store,
@@ -591,6 +693,7 @@ impl Store {
         let backend = self.backend()?;
         let gone = self.round_trip(backend.delete(&key)).await?;
         self.inner.own_windows.forget(&key);
+        self.inner.own_saves.forget(&key);
         Metrics::add(&self.inner.metrics.destroys, 1);
         Ok(gone)
     }
@@ -704,7 +807,7 @@ impl Store {
 impl Baseline {
     /// The baseline of a session that holds nothing yet, in `codec`.
     pub fn empty(codec: Codec) -> Baseline {
-        Baseline { codec, encoded: Encoded::new(), stored: None }
+        Baseline { codec, encoded: Encoded::new(), stored: None, loaded_at: 0 }
     }
 
     pub fn codec(&self) -> Codec {
@@ -798,6 +901,6 @@ fn decode_record(record: Record) -> Result<Loaded> {
     Ok(Loaded {
         data,
         meta: Meta { created_at_ms, deadline_ms, expires_at_ms: record.expires_at_ms, idle_ttl },
-        baseline: Baseline { codec, encoded, stored: record.stored.map(|bytes| StoredRecord { bytes, meta }) },
+        baseline: Baseline { codec, encoded, stored: record.stored.map(|bytes| StoredRecord { bytes, meta }), loaded_at: 0 },
     })
 }

@@ -217,6 +217,9 @@ pub struct Load {
     command: Vec<u8>,
     /// When the current command was sent (each is timed as a round trip).
     started: Instant,
+    /// The load's number (`Store::start_load`), taken when its `GET` was
+    /// queued: saves queued after it are saves it sees.
+    loaded_at: u64,
     step: LoadStep,
 }
 
@@ -263,7 +266,8 @@ impl Store {
         let Some(key) = self.key(id) else { return Some(Begin::Done(self.count_load(None, Ok(None)))) };
         let expiry = self.plain_load_expiry(&key);
         let command = get_command(&key, expiry.getex_ms);
-        Some(Begin::Send(Load { store: self.clone(), key, expiry, command, started: Instant::now(), step: LoadStep::Get }))
+        let loaded_at = self.start_load();
+        Some(Begin::Send(Load { store: self.clone(), key, expiry, command, started: Instant::now(), loaded_at, step: LoadStep::Get }))
     }
 
     /// `save` over the caller's connection (see `wire_load`); `Done` when
@@ -336,7 +340,7 @@ impl Load {
     }
 
     fn decode(self, record: Record) -> Finish<Load, Option<Loaded>> {
-        match self.store.decode_fetched(Ok(Some(record))) {
+        match self.store.decode_fetched(Ok(Some(record)), self.loaded_at) {
             Err(e) if e.kind() == ErrorKind::Codec => self.then(del_command, LoadStep::Delete(Some(e))),
             other => Finish::Done(self.store.count_load(Some(&self.key), other)),
         }
@@ -504,6 +508,64 @@ mod tests {
         }
         // Nothing changed since: nothing to send.
         assert!(matches!(store.wire_save(&"a".repeat(43), &baseline, &data), Some(Begin::Done(Ok(SaveOutcome::Unchanged)))));
+    }
+
+    #[test]
+    fn a_save_queued_after_a_load_of_its_session_chains_onto_the_last_own_save() {
+        // Loads and saves are ordered by when they are queued, not answered:
+        // a load queued before a save cannot have seen it, so once the
+        // session is contended (a save merged) a later save of that load's
+        // baseline swaps against the record the queued save will write.
+        let store = Store::from_url_and_options("redis://127.0.0.1:1", [("idle_ttl", "60")]).unwrap();
+        let id = "a".repeat(43);
+        let loaded = |bytes: &[u8]| {
+            let load = match store.wire_load(&id) {
+                Some(Begin::Send(load)) => load,
+                _ => panic!("a load to send"),
+            };
+            let reply = Reply::Bulk(bytes.to_vec());
+            move || done(load.finish(reply)).unwrap().unwrap()
+        };
+        let save = |l: &mut Loaded, name: &str| {
+            l.data.insert(name.into(), crate::Value::Int(1));
+            match store.wire_save(&id, &l.baseline, &l.data) {
+                Some(Begin::Send(save)) => save,
+                _ => panic!("a save to send"),
+            }
+        };
+        let finish = |save: Save, reply: i64, l: &mut Loaded| match save.finish(Reply::Int(reply), &mut l.baseline) {
+            Finish::Done(Ok(SaveOutcome::Saved { .. })) => {}
+            _ => panic!("saved"),
+        };
+        let r0 = record(&[("m:codec", b"msgpack"), ("m:created", b"1000")]);
+        let (a, b) = (loaded(&r0), loaded(&r0));
+        let (mut a, mut b) = (a(), b());
+        let first = save(&mut a, "a");
+        assert_eq!(first.args[1], r0, "a swap against the record as loaded");
+        finish(first, 2, &mut a);
+        let second = save(&mut b, "b");
+        assert_eq!(second.args[1], r0, "not yet contended: nothing remembered");
+        finish(second, 1, &mut b);
+
+        // Queued: load x, load y; y saves, then x does; both answered late.
+        let r1 = record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("a:a", b"\x01"), ("a:b", b"\x01")]);
+        let (x, y) = (loaded(&r1), loaded(&r1));
+        let (mut x, mut y) = (x(), y());
+        let by_y = save(&mut y, "y");
+        assert_eq!(by_y.args[1], r1);
+        let by_x = save(&mut x, "x");
+        assert_eq!(by_x.args[1], by_y.args[2], "x's load came before y's save");
+        let chained = by_x.args[2].clone();
+        let merged = loaded(&chained)();
+        for name in ["a", "b", "x", "y"] {
+            assert!(merged.data.contains_key(name), "{name} missing from the chained record");
+        }
+        finish(by_y, 2, &mut y);
+        finish(by_x, 2, &mut x);
+        // A load queued after both saw them: its save swaps against what it read.
+        let mut z = loaded(&chained)();
+        let by_z = save(&mut z, "z");
+        assert_eq!(by_z.args[1], chained);
     }
 
     #[test]

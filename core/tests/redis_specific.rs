@@ -623,40 +623,148 @@ fn a_save_swaps_an_unchanged_record_and_merges_a_changed_one() {
 }
 
 #[test]
+fn a_contended_session_swaps_against_the_record_this_process_last_wrote() {
+    // Once a save of a session had to merge, this process remembers what its
+    // own saves of it write: a save whose load came before such a save
+    // swaps against that record (the server merges only changes made
+    // elsewhere), and no change is lost either way.
+    use sessionkeeper_core::BlockingStore;
+    if standalone_url().is_none() {
+        return;
+    }
+    let store = Target::Standalone.store(&[]).unwrap();
+    let elsewhere = Target::Standalone.store_with_prefix(&store.config().key_prefix, &[]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("start", 0.into())]))).unwrap();
+    let merges = || store.stats().merged_saves;
+    let load = |s: &Store| block_on(s.load(&id)).unwrap().unwrap();
+    let save = |s: &Store, loaded: &mut sessionkeeper_core::Loaded, name: &str| {
+        loaded.data.insert(name.into(), Value::Int(1));
+        assert!(matches!(block_on(s.save(&id, &mut loaded.baseline, &loaded.data)).unwrap(), SaveOutcome::Saved { .. }), "{name}");
+    };
+
+    // Not yet remembered: a stale save merges.
+    let (mut a, mut b) = (load(&store), load(&store));
+    save(&store, &mut a, "a");
+    save(&store, &mut b, "b");
+    assert_eq!(merges(), 1);
+
+    // Loads that came before this process's own saves: chained swaps.
+    let (mut x, mut y, mut z) = (load(&store), load(&store), load(&store));
+    let mut fresh = load(&store);
+    save(&store, &mut fresh, "c");
+    save(&store, &mut x, "d");
+    save(&store, &mut y, "e");
+    assert_eq!(merges(), 1, "saves after this process's own merged");
+    // Saved twice from one baseline: chained again.
+    save(&store, &mut y, "e2");
+    assert_eq!(merges(), 1);
+
+    // Another process's save makes the guess wrong: the server merges.
+    let mut other = load(&elsewhere);
+    save(&elsewhere, &mut other, "f");
+    save(&store, &mut z, "g");
+    assert_eq!(merges(), 2, "a save after another process's must merge");
+
+    // The same on a thread's own socket (Ruby, Python, C).
+    let mut w = blocking.load(&id).unwrap().unwrap();
+    let mut v = blocking.load(&id).unwrap().unwrap();
+    w.data.insert("h".into(), 1.into());
+    blocking.save(&id, &mut w.baseline, &w.data).unwrap();
+    v.data.insert("i".into(), 1.into());
+    blocking.save(&id, &mut v.baseline, &v.data).unwrap();
+    assert_eq!(merges(), 2, "a blocking save after this process's own merged");
+
+    let last = load(&elsewhere);
+    for name in ["start", "a", "b", "c", "d", "e", "e2", "f", "g", "h", "i"] {
+        assert_eq!(last.data.get(name), Some(&Value::Int(if name == "start" { 0 } else { 1 })), "{name} lost: {:?}", last.data);
+    }
+
+    // A logout is never undone by a save that guesses the record.
+    let mut stale = load(&store);
+    let mut u = load(&store);
+    save(&store, &mut u, "j");
+    assert!(block_on(elsewhere.destroy(&id)).unwrap());
+    stale.data.insert("late".into(), 1.into());
+    assert_eq!(block_on(store.save(&id, &mut stale.baseline, &stale.data)).unwrap(), SaveOutcome::Gone);
+    assert!(block_on(store.load(&id)).unwrap().is_none(), "the session came back");
+}
+
+#[test]
 fn a_swap_save_sets_the_ttl_by_the_same_rules() {
     // The client works out the swapped record's time to live (its window,
     // capped by the deadline); past the deadline it sends no swap and the
     // server ends the session.
-    ttl_rules_of_a_save(false);
+    ttl_rules_of_a_save(SaveKind::Swap);
 }
 
 #[test]
 fn a_merging_save_sets_the_ttl_by_the_same_rules() {
     // The server works out the merged record's time to live: the same rules
     // as the client's swap.
-    ttl_rules_of_a_save(true);
+    ttl_rules_of_a_save(SaveKind::Merge);
 }
 
-/// The time to live after a save that swaps, or (`merge`) that finds the
-/// record changed by another request since its load and merges into it.
-fn ttl_rules_of_a_save(merge: bool) {
+#[test]
+fn a_chained_save_sets_the_ttl_by_the_same_rules() {
+    // The client works out the time to live from the record its own earlier
+    // save wrote: the same rules again.
+    ttl_rules_of_a_save(SaveKind::Chained);
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SaveKind {
+    /// Nothing changed the record since the save's load.
+    Swap,
+    /// Another save changed it meanwhile: the server merges.
+    Merge,
+    /// This process's own save changed it meanwhile, in a session whose
+    /// saves had merged before: the save swaps against that save's record.
+    Chained,
+}
+
+impl SaveKind {
+    fn name(self) -> &'static str {
+        match self {
+            SaveKind::Swap => "swap",
+            SaveKind::Merge => "merge",
+            SaveKind::Chained => "chained",
+        }
+    }
+}
+
+/// The time to live after a save of each kind.
+fn ttl_rules_of_a_save(kind: SaveKind) {
     let Some(url) = standalone_url() else { return };
     let mut conn = redis_conn(&url);
     let pttl = |conn: &mut redis::Connection, store: &Store, id: &str| -> i64 {
         redis::cmd("PTTL").arg(storage_key(&store.config().key_prefix, id).unwrap()).query(conn).unwrap()
     };
-    let save_change = |store: &Store, id: &str| {
+    let change = |store: &Store, id: &str, name: &str, before: Option<&dyn Fn()>| {
         let mut loaded = block_on(store.load(id)).unwrap().unwrap();
-        if merge {
-            let mut other = block_on(store.load(id)).unwrap().unwrap();
-            other.data.insert("other".into(), Value::Int(other.data.len() as i64));
-            block_on(store.save(id, &mut other.baseline, &other.data)).unwrap();
+        if let Some(before) = before {
+            before();
         }
-        loaded.data.insert("n".into(), Value::Int(loaded.data.len() as i64));
-        let outcome = block_on(store.save(id, &mut loaded.baseline, &loaded.data)).unwrap();
-        if merge && matches!(outcome, SaveOutcome::Saved { .. }) {
-            let both = block_on(store.load(id)).unwrap().unwrap();
-            assert!(both.data.contains_key("other") && both.data.contains_key("n"), "not merged: {:?}", both.data);
+        loaded.data.insert(name.into(), Value::Int(loaded.data.len() as i64));
+        block_on(store.save(id, &mut loaded.baseline, &loaded.data)).unwrap()
+    };
+    let save_change = |store: &Store, id: &str| {
+        if kind == SaveKind::Chained {
+            // A first merge makes this process remember the session's saves.
+            change(store, id, "warm", Some(&|| assert!(matches!(change(store, id, "warm2", None), SaveOutcome::Saved { .. }))));
+        }
+        let merged = store.stats().merged_saves;
+        let outcome = match kind {
+            SaveKind::Swap => change(store, id, "n", None),
+            _ => change(store, id, "n", Some(&|| assert!(matches!(change(store, id, "other", None), SaveOutcome::Saved { .. })))),
+        };
+        if matches!(outcome, SaveOutcome::Saved { .. }) {
+            let expected = if kind == SaveKind::Merge { 1 } else { 0 };
+            assert_eq!(store.stats().merged_saves - merged, expected, "merges of a {} save", kind.name());
+            if kind != SaveKind::Swap {
+                let both = block_on(store.load(id)).unwrap().unwrap();
+                assert!(both.data.contains_key("other") && both.data.contains_key("n"), "lost a change: {:?}", both.data);
+            }
         }
         outcome
     };

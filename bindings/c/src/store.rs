@@ -55,6 +55,9 @@ pub struct sessionkeeper_stats {
     pub skipped_saves: u64,
     /// Saves that found the session destroyed or expired (not re-created).
     pub gone_saves: u64,
+    /// Saves that found the session changed by another save since their
+    /// load and merged their changes into it: a measure of contention.
+    pub merged_saves: u64,
     pub creates: u64,
     pub destroys: u64,
     /// Top-level keys written and removed by saves and creates.
@@ -535,6 +538,7 @@ pub unsafe extern "C" fn sessionkeeper_store_stats(
             saves: s.saves,
             skipped_saves: s.skipped_saves,
             gone_saves: s.gone_saves,
+            merged_saves: s.merged_saves,
             creates: s.creates,
             destroys: s.destroys,
             keys_written: s.keys_written,
