@@ -108,11 +108,18 @@ impl<R, E> OwnSaves<R, E> {
         }
     }
 
-    /// The save numbered `at` found the record of `key` changed by someone
-    /// else and merged into it: the record is unknown from here on, and the
-    /// session's saves are remembered.
-    pub fn merged(&self, key: &str, at: u64) {
+    /// The save numbered `at` of `key` merged into the record on the server:
+    /// the record is unknown from here on. With `contended` (it found the
+    /// record changed by someone else), the session's saves are remembered
+    /// from now on.
+    pub fn merged(&self, key: &str, at: u64, contended: bool) {
+        if !contended && self.entries.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut map = self.lock();
+        if !contended && !map.by_key.contains_key(key) {
+            return;
+        }
         let entry = map.by_key.entry(key.to_owned()).or_insert(Entry { at, written: None });
         // A later save's record is still a good guess unless that save
         // built on this one's; then its own reply will say so.
@@ -169,7 +176,7 @@ mod tests {
         s.writing("k", save, written("r1"));
         assert!(!s.watches("k"));
         assert_eq!(guess(&s, "k", load), None);
-        s.merged("k", s.tick());
+        s.merged("k", s.tick(), true);
         assert!(s.watches("k"));
         assert_eq!(guess(&s, "k", load), None, "a merge leaves the record unknown");
         let save = s.tick();
@@ -180,7 +187,7 @@ mod tests {
     #[test]
     fn guesses_only_for_loads_that_came_before_the_save() {
         let s = OwnSaves::default();
-        s.merged("k", s.tick());
+        s.merged("k", s.tick(), true);
         let before = s.tick();
         let save = s.tick();
         s.writing("k", save, written("r"));
@@ -193,15 +200,15 @@ mod tests {
     #[test]
     fn a_merge_forgets_the_record_unless_a_later_save_wrote_one() {
         let s = OwnSaves::default();
-        s.merged("k", s.tick());
+        s.merged("k", s.tick(), true);
         let load = s.tick();
         let first = s.tick();
         s.writing("k", first, written("r1"));
         let second = s.tick();
         s.writing("k", second, written("r2"));
-        s.merged("k", first);
+        s.merged("k", first, true);
         assert_eq!(guess(&s, "k", load), Some("r2".into()));
-        s.merged("k", second);
+        s.merged("k", second, false);
         assert_eq!(guess(&s, "k", load), None);
         // An older save's record never replaces a newer one.
         s.writing("k", first, written("r1"));
@@ -211,11 +218,13 @@ mod tests {
     #[test]
     fn forgets_a_gone_session_and_starts_over_when_full() {
         let s = OwnSaves::default();
-        s.merged("k", s.tick());
+        s.merged("k", s.tick(), false);
+        assert!(!s.watches("k"), "a merge that found nothing changed is no contention");
+        s.merged("k", s.tick(), true);
         s.forget("k");
         assert!(!s.watches("k"));
-        s.merged("a", s.tick());
-        s.merged("b", s.tick());
+        s.merged("a", s.tick(), true);
+        s.merged("b", s.tick(), true);
         let big = "x".repeat(CAPACITY_BYTES / 2 + 1);
         s.writing("a", s.tick(), written(&big));
         assert!(s.watches("a"));

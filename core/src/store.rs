@@ -150,6 +150,15 @@ impl Changes<'_> {
 }
 
 impl StoredRecord {
+    /// The codec its values are in (a record names it; msgpack if not, as
+    /// `decode_record` reads it), `None` for one this version does not know.
+    fn codec(&self) -> Option<Codec> {
+        match self.meta.iter().find(|(f, _)| f == CODEC) {
+            Some((_, name)) => std::str::from_utf8(name).ok().and_then(Codec::from_name),
+            None => Some(Codec::Msgpack),
+        }
+    }
+
     /// The swap that turns this record into one holding `encoded`, sliding
     /// by the window `expiry` gives (an explicit one becomes the session's
     /// own, as the merge script does), and the new record's metadata.
@@ -549,7 +558,8 @@ impl Store {
         expiry: Expiry,
     ) -> Option<PreparedSwap> {
         let own = &self.inner.own_saves;
-        let earlier = own.written_after(key, baseline.loaded_at);
+        // Values of one codec are never spliced into a record of another.
+        let earlier = own.written_after(key, baseline.loaded_at).filter(|w| w.record.codec() == Some(baseline.codec));
         let (swap, meta, content) = match &earlier {
             Some(written) => {
                 let content = changes.applied_to(&written.encoded, encoded);
@@ -582,8 +592,15 @@ impl Store {
             (Updated::Swapped, Some(PreparedSwap { swap, meta, chained: false })) => Some(StoredRecord { bytes: swap.new, meta }),
             // Another save changed the record since the one swapped against.
             (Updated::Merged, Some(_)) => {
-                self.inner.own_saves.merged(&save.key, save.at);
+                self.inner.own_saves.merged(&save.key, save.at, true);
                 Metrics::add(&m.merged_saves, 1);
+                None
+            }
+            // A merge with nothing to compare (a big record, a baseline that
+            // knows no bytes): the record is unknown, but nothing says a
+            // save of another request came between.
+            (Updated::Merged, None) => {
+                self.inner.own_saves.merged(&save.key, save.at, false);
                 None
             }
             // The record's bytes are not what this baseline describes: a
