@@ -522,6 +522,15 @@ class SessionStore(SessionBase):
         await super().acycle_key()
 
     @classmethod
+    def engine_stats(cls) -> dict[str, dict[str, t.Any]]:
+        """The engine's counters and round-trip latencies for the configured
+        store: ``{"sync": {...}, "async": {...}}``, one for the methods sync
+        views call and one for the ``a*`` methods (each keeps its own
+        connections). The keys are those of ``Store.stats()``."""
+        sync, async_ = _configured_stores()
+        return {"sync": sync.stats(), "async": async_.stats()}
+
+    @classmethod
     def clear_expired(cls) -> None:
         """Nothing to do: Redis removes expired sessions itself."""
 

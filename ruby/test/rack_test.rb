@@ -61,6 +61,21 @@ class RackSessionTest < Minitest::Test
     assert_equal '"1"', b.last_response.body
   end
 
+  def test_a_ready_store_is_used_and_its_stats_count_the_requests
+    own = store
+    b = browser(store: own)
+    b.get "/set?a=1"
+    b.get "/set?a=2"
+    b.get "/get?k=a"
+    assert_equal '"2"', b.last_response.body
+    stats = own.stats
+    assert_equal 1, stats[:creates]
+    assert_equal 1, stats[:saves], "the second request changed a; the third changed nothing"
+    assert_operator stats[:hits], :>=, 2
+    assert_equal 0, stats[:merged_saves]
+    assert_equal 0, stats[:errors].values.sum
+  end
+
   def test_renew_and_drop
     b = browser
     b.get "/set?a=1"
