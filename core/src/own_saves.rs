@@ -71,24 +71,28 @@ impl<R, E> OwnSaves<R, E> {
         self.sequence.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Whether saves of `key` are remembered (it is contended).
-    pub fn watches(&self, key: &str) -> bool {
-        self.entries.load(Ordering::Relaxed) > 0 && self.lock().by_key.contains_key(key)
-    }
-
-    /// The record this process's last save of `key` wrote, if that save
-    /// started after the load numbered `loaded_at` (so the load cannot have
-    /// seen it) and did not merge.
-    pub fn written_after(&self, key: &str, loaded_at: u64) -> Option<Arc<Written<R, E>>> {
+    /// What is known of `key` for a save whose load was numbered
+    /// `loaded_at`: `None` when its saves are not remembered (it is not
+    /// contended); else the record this process's last save of it wrote, if
+    /// that save started after the load (so the load cannot have seen it)
+    /// and did not merge.
+    pub fn seen(&self, key: &str, loaded_at: u64) -> Option<Option<Arc<Written<R, E>>>> {
         if self.entries.load(Ordering::Relaxed) == 0 {
             return None;
         }
         let map = self.lock();
         let entry = map.by_key.get(key)?;
-        if entry.at <= loaded_at {
-            return None;
-        }
-        entry.written.clone()
+        Some(entry.written.clone().filter(|_| entry.at > loaded_at))
+    }
+
+    #[cfg(test)]
+    fn watches(&self, key: &str) -> bool {
+        self.seen(key, u64::MAX).is_some()
+    }
+
+    #[cfg(test)]
+    fn written_after(&self, key: &str, loaded_at: u64) -> Option<Arc<Written<R, E>>> {
+        self.seen(key, loaded_at).flatten()
     }
 
     /// The save numbered `at` of a watched `key` is about to write `written`.

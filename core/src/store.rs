@@ -558,8 +558,10 @@ impl Store {
         expiry: Expiry,
     ) -> Option<PreparedSwap> {
         let own = &self.inner.own_saves;
+        let seen = own.seen(key, baseline.loaded_at);
+        let watched = seen.is_some();
         // Values of one codec are never spliced into a record of another.
-        let earlier = own.written_after(key, baseline.loaded_at).filter(|w| w.record.codec() == Some(baseline.codec));
+        let earlier = seen.flatten().filter(|w| w.record.codec() == Some(baseline.codec));
         let (swap, meta, content) = match &earlier {
             Some(written) => {
                 let content = changes.applied_to(&written.encoded, encoded);
@@ -572,7 +574,7 @@ impl Store {
                 (swap, meta, None)
             }
         };
-        if swap.new.len() <= SWAP_LIMIT && (earlier.is_some() || own.watches(key)) {
+        if watched && swap.new.len() <= SWAP_LIMIT {
             let record = StoredRecord { bytes: swap.new.clone(), meta: meta.clone() };
             let encoded = content.unwrap_or_else(|| encoded.clone());
             let size = record.bytes.len() + fields_size(&record.meta) as usize + encoded.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
