@@ -208,7 +208,7 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?} is not a duration (use 30s, 15m, 2h, 1d, 250ms or seconds)"))?;
     let secs = value * unit_secs;
-    if !secs.is_finite() || secs < 0.0 || secs > 100.0 * 365.0 * 86400.0 {
+    if !(0.0..=100.0 * 365.0 * 86400.0).contains(&secs) {
         return Err(format!("{text:?} is out of range"));
     }
     Ok(Duration::from_secs_f64(secs))

@@ -406,8 +406,8 @@ mod tests {
 
     #[test]
     fn parses_complete_replies_only() {
-        assert!(matches!(parse(b"$3\r\nab").unwrap(), None));
-        assert!(matches!(parse(b"$3\r\nabc\r").unwrap(), None));
+        assert!(parse(b"$3\r\nab").unwrap().is_none());
+        assert!(parse(b"$3\r\nabc\r").unwrap().is_none());
         assert_eq!(parse(b"$3\r\nabc\r\n+OK\r\n").unwrap(), Some((Reply::Bulk(b"abc".to_vec()), 9)));
         assert_eq!(parse(b"$-1\r\n").unwrap(), Some((Reply::Nil, 5)));
         assert!(matches!(parse(b"-WRONGTYPE x\r\n").unwrap(), Some((Reply::Error(e), 14)) if e.starts_with("WRONGTYPE")));

@@ -83,8 +83,8 @@ impl MemoryBackend {
 
     fn count_write(state: &mut State, now: i64) {
         state.writes += 1;
-        if state.writes % SWEEP_EVERY == 0 {
-            state.entries.retain(|_, e| !e.expires_at_ms.is_some_and(|t| t <= now));
+        if state.writes.is_multiple_of(SWEEP_EVERY) {
+            state.entries.retain(|_, e| e.expires_at_ms.is_none_or(|t| t > now));
         }
     }
 
