@@ -266,21 +266,28 @@ fn meta_json(meta: &engine::Meta, out: &mut String) {
 }
 
 /// `save(id, baseline, data, ttlMs)`'s arguments: the id, the caller's
-/// Baseline object, a working copy of it, the data and the per-call window.
+/// Baseline object, the data and the per-call window.
+type SaveInputs = (String, Arc<Mutex<engine::Baseline>>, engine::SessionData, Option<Option<Duration>>);
+
 pub(crate) fn save_args(
     env: &Env,
     id: Unknown<'_>,
     baseline: Unknown<'_>,
     data: Unknown<'_>,
     ttl_ms: Unknown<'_>,
-) -> R<(String, Arc<Mutex<engine::Baseline>>, engine::Baseline, engine::SessionData, Option<Option<Duration>>)> {
+) -> R<SaveInputs> {
     let r = Reader::new(env.raw())?;
     let id = r.string_arg(id.raw(), "id")?;
     let baseline = baseline_arg(env.raw(), &r, baseline.raw()).map_err(|f| f.in_argument("baseline"))?;
     let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
     let ttl = ttl_arg(&r, ttl_ms.raw())?;
-    let working = baseline.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    Ok((id, baseline, working, data, ttl))
+    Ok((id, baseline, data, ttl))
+}
+
+/// A copy of the caller's Baseline for a save that runs off this thread;
+/// `adopt` puts it back.
+pub(crate) fn working_copy(shared: &Mutex<engine::Baseline>) -> engine::Baseline {
+    shared.lock().unwrap_or_else(PoisonError::into_inner).clone()
 }
 
 /// After a save: on success the caller's Baseline object describes the
@@ -463,12 +470,13 @@ impl Store {
         data: Unknown<'env>,
         ttl_ms: Unknown<'env>,
     ) -> Promise<'env> {
-        let (id, shared, working, data, ttl) = match save_args(env, id, baseline, data, ttl_ms) {
+        let (id, shared, data, ttl) = match save_args(env, id, baseline, data, ttl_ms) {
             Ok(a) => a,
             Err(f) => return rejected(env, f),
         };
         let own_socket = self.engine.blocking_uses_own_socket();
         let store = self.handle(ttl);
+        let working = working_copy(&shared);
         let args = (store, id, shared, working, data);
         let blocking = move |(store, id, shared, mut working, data): SaveArgs| {
             let outcome = store.save_blocking(&id, &mut working, &data)?;

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::ptr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::{ClassInstance, Unknown};
@@ -26,7 +26,7 @@ use sessionkeeper_core::{self as engine};
 use crate::convert::{Reader, Writer, R};
 use crate::error::{rejected, throw_conversion};
 use crate::settle::Pending;
-use crate::store::{adopt, loaded_js, outcome_js, save_args, Store};
+use crate::store::{adopt, loaded_js, outcome_js, save_args, working_copy, Store};
 
 enum Call {
     /// `AUTH`/`SELECT`: an error reply fails the connection.
@@ -35,7 +35,9 @@ enum Call {
     /// refuses it (an ACL) changes nothing.
     Name,
     Load(wire::Load),
-    Save { call: wire::Save, shared: Arc<Mutex<engine::Baseline>>, working: engine::Baseline },
+    /// `shared`: the caller's Baseline, updated in place by the reply (it is
+    /// changed only when the save succeeds, as `adopt` would).
+    Save { call: wire::Save, shared: Arc<Mutex<engine::Baseline>> },
 }
 
 struct InFlight {
@@ -162,18 +164,19 @@ impl Wire {
         if self.closed {
             return undefined(env);
         }
-        let (id, shared, working, data, ttl) = match save_args(env, id, baseline, data, ttl_ms) {
+        let (id, shared, data, ttl) = match save_args(env, id, baseline, data, ttl_ms) {
             Ok(a) => a,
             Err(f) => return rejected(env, f).map(|p| p.to_unknown()),
         };
         let handle = store.handle(ttl);
-        let Some(begin) = handle.wire_save(&id, &working, &data) else { return undefined(env) };
+        let begin = handle.wire_save(&id, &shared.lock().unwrap_or_else(PoisonError::into_inner), &data);
+        let Some(begin) = begin else { return undefined(env) };
         let (pending, promise) = Pending::new(env)?;
         match begin {
             Begin::Done(out) => pending.settle_now(env.raw(), out, outcome_js),
             Begin::Send(call) => {
                 let command = call.command().to_vec();
-                self.send(&command, Call::Save { call, shared, working }, Some(pending));
+                self.send(&command, Call::Save { call, shared }, Some(pending));
             }
         }
         // SAFETY: created in this env just now.
@@ -274,18 +277,14 @@ impl Wire {
                 }
                 Ok(())
             }
-            Call::Save { call, shared, mut working } => {
+            Call::Save { call, shared } => {
                 let Some(pending) = pending else { return Ok(()) };
-                match call.finish(reply, &mut working) {
-                    Finish::Done(out) => {
-                        if let Ok(outcome) = &out {
-                            adopt(outcome, &shared, working);
-                        }
-                        pending.settle_now(env, out, outcome_js);
-                    }
+                let finished = call.finish(reply, &mut shared.lock().unwrap_or_else(PoisonError::into_inner));
+                match finished {
+                    Finish::Done(out) => pending.settle_now(env, out, outcome_js),
                     Finish::Again(call) => {
                         let command = call.command().to_vec();
-                        self.send(&command, Call::Save { call, shared, working }, Some(pending));
+                        self.send(&command, Call::Save { call, shared }, Some(pending));
                     }
                 }
                 Ok(())
@@ -324,7 +323,8 @@ impl Wire {
                 Call::Load(call) => {
                     engine::runtime::spawn(async move { pending.settle(call.retry().await, loaded_js) });
                 }
-                Call::Save { call, shared, mut working } => {
+                Call::Save { call, shared } => {
+                    let mut working = working_copy(&shared);
                     engine::runtime::spawn(async move {
                         let out = call.retry(&mut working).await;
                         if let Ok(outcome) = &out {
