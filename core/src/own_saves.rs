@@ -27,6 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// is a handful of keys at a time.
 const CAPACITY_BYTES: usize = 4 << 20;
 
+/// Sessions remembered before the map starts over, whether or not their
+/// record is known (a merge leaves an entry without one).
+const CAPACITY_ENTRIES: usize = 10_000;
+
 /// A record a save of this process wrote, and its top-level values by key,
 /// to which a later save applies its changes.
 #[derive(Debug)]
@@ -60,7 +64,8 @@ pub(crate) struct OwnSaves<R, E> {
 
 impl<R, E> Default for OwnSaves<R, E> {
     fn default() -> Self {
-        OwnSaves { sequence: AtomicU64::new(0), entries: AtomicUsize::new(0), map: Mutex::new(Map { by_key: HashMap::new(), bytes: 0 }) }
+        let map = Map { by_key: HashMap::new(), bytes: 0 };
+        OwnSaves { sequence: AtomicU64::new(0), entries: AtomicUsize::new(0), map: Mutex::new(map) }
     }
 }
 
@@ -121,8 +126,13 @@ impl<R, E> OwnSaves<R, E> {
             return;
         }
         let mut map = self.lock();
-        if !contended && !map.by_key.contains_key(key) {
-            return;
+        if !map.by_key.contains_key(key) {
+            if !contended {
+                return;
+            }
+            if map.by_key.len() >= CAPACITY_ENTRIES {
+                self.clear(&mut map);
+            }
         }
         let entry = map.by_key.entry(key.to_owned()).or_insert(Entry { at, written: None });
         // A later save's record is still a good guess unless that save
@@ -235,5 +245,12 @@ mod tests {
         s.writing("b", s.tick(), written(&big));
         assert!(!s.watches("a") && !s.watches("b"));
         assert_eq!(s.entries.load(Ordering::Relaxed), 0);
+        for i in 0..CAPACITY_ENTRIES {
+            s.merged(&i.to_string(), s.tick(), true);
+        }
+        assert!(s.watches("0"));
+        s.merged("one more", s.tick(), true);
+        assert!(!s.watches("0") && s.watches("one more"));
+        assert_eq!(s.entries.load(Ordering::Relaxed), 1);
     }
 }

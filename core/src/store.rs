@@ -240,7 +240,13 @@ impl Store {
     pub fn open(config: Config) -> Result<Store> {
         let backend = Backend::open(&config)?;
         let idle_ttl = config.idle_ttl;
-        let inner = Inner { config, backend: PerProcess::with(backend), metrics: Metrics::new(), own_windows: OwnWindows::default(), own_saves: OwnSaves::default() };
+        let inner = Inner {
+            config,
+            backend: PerProcess::with(backend),
+            metrics: Metrics::new(),
+            own_windows: OwnWindows::default(),
+            own_saves: OwnSaves::default(),
+        };
         Ok(Store { inner: Arc::new(inner), idle_ttl, idle_explicit: false, load_window: None })
     }
 
@@ -577,7 +583,8 @@ impl Store {
         if watched && swap.new.len() <= SWAP_LIMIT {
             let record = StoredRecord { bytes: swap.new.clone(), meta: meta.clone() };
             let encoded = content.unwrap_or_else(|| encoded.clone());
-            let size = record.bytes.len() + fields_size(&record.meta) as usize + encoded.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+            let values: usize = encoded.iter().map(|(k, v)| k.len() + v.len()).sum();
+            let size = record.bytes.len() + fields_size(&record.meta) as usize + values;
             own.writing(key, at, Written { record, encoded, size });
         }
         Some(PreparedSwap { swap, meta, chained: earlier.is_some() })
