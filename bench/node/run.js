@@ -10,9 +10,10 @@
 //     build of the addon, for A/B comparisons)  MONITOR_REQUESTS=200
 // Writes results/<time>.json and prints a Markdown table.
 //
-// Per run it records req/s, p50/p99 latency, errors, the load average, and
+// Per run it records req/s, p50/p99 latency, errors, the load average,
 // the Redis commands per request from an INFO commandstats delta (commands a
-// Lua script runs count there too). A separate, untimed pass counts the
+// Lua script runs count there too) and the Redis server's CPU time per
+// request (INFO cpu: what a store costs the Redis every app server shares). A separate, untimed pass counts the
 // commands each client sends per request with MONITOR (script-internal
 // commands, marked "lua", excluded): the round trips.
 
@@ -57,6 +58,13 @@ async function commandCalls () {
     if (m) calls[m[1]] = Number(m[2])
   }
   return calls
+}
+
+// redis-server's CPU time so far (user + system), in microseconds.
+async function serverCpuUs () {
+  const out = await redisCli(['INFO', 'cpu'])
+  const seconds = (name) => Number((new RegExp(`^${name}:([0-9.]+)`, 'm').exec(out) || [])[1] || 0)
+  return (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6
 }
 
 function delta (before, after) {
@@ -110,8 +118,10 @@ async function measure (app, route) {
   const url = `${app.base}/${route}`
   await cannon(url, app.cookie, WARMUP)
   const before = await commandCalls()
+  const cpuBefore = await serverCpuUs()
   const load = os.loadavg()[0]
   const r = await cannon(url, app.cookie, DURATION)
+  const cpuAfter = await serverCpuUs()
   const after = await commandCalls()
   const ok = r.requests.total - r.non2xx
   const cmds = delta(before, after)
@@ -124,6 +134,7 @@ async function measure (app, route) {
     requests: ok,
     load: Number(load.toFixed(2)),
     commandsPerRequest: ok ? total / ok : 0,
+    redisCpuUsPerRequest: ok ? (cpuAfter - cpuBefore) / ok : 0,
     commands: Object.fromEntries(Object.entries(cmds).map(([k, v]) => [k, Number((v / ok).toFixed(3))]))
   }
 }
@@ -174,7 +185,7 @@ async function main () {
         for (const route of round % 2 ? [...ROUTES].reverse() : ROUTES) {
           const m = await measure(app, route)
           runs.push({ round, store, route, ...m })
-          console.error(`round ${round + 1} ${store.padEnd(17)} /${route.padEnd(5)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  cmds/req ${m.commandsPerRequest.toFixed(2)}  errors ${m.errors}  load ${m.load}`)
+          console.error(`round ${round + 1} ${store.padEnd(17)} /${route.padEnd(5)} ${m.rps.toFixed(0).padStart(6)} req/s  p50 ${m.p50} ms  p99 ${m.p99} ms  cmds/req ${m.commandsPerRequest.toFixed(2)}  redis ${m.redisCpuUsPerRequest.toFixed(1)} us/req  errors ${m.errors}  load ${m.load}`)
         }
       } finally {
         await app.stop()
@@ -202,6 +213,7 @@ async function main () {
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
         commandsPerRequest: median(rs.map((r) => r.commandsPerRequest)),
+        redisCpuUsPerRequest: median(rs.map((r) => r.redisCpuUsPerRequest ?? 0)),
         clientCommandsPerRequest: monitor[`${store} ${route}`]?.perRequest ?? 0,
         errors: rs.reduce((a, r) => a + r.errors, 0)
       }
@@ -235,12 +247,12 @@ function table (result) {
   const lines = []
   lines.push(`Load average (1 min) during the runs: min ${result.load.min}, median ${result.load.median}, max ${result.load.max} on ${result.cpus} cores; Node ${result.node}; ${result.config.ROUNDS} rounds x ${result.config.DURATION} s, ${result.config.CONNECTIONS} connections.`)
   lines.push('')
-  lines.push('| store | route | req/s (median) | per round | p50 ms | p99 ms | Redis cmds/req (commandstats) | client cmds/req (MONITOR) | errors |')
-  lines.push('|---|---|---|---|---|---|---|---|---|')
+  lines.push('| store | route | req/s (median) | per round | p50 ms | p99 ms | Redis cmds/req (commandstats) | client cmds/req (MONITOR) | Redis CPU µs/req | errors |')
+  lines.push('|---|---|---|---|---|---|---|---|---|---|')
   for (const route of ROUTES) {
     for (const store of result.config.STORES) {
       const s = summary[`${store} ${route}`]
-      lines.push(`| ${label(store)} | /${route} | ${Math.round(s.rps)} | ${s.rpsRounds.join(' / ')} | ${s.p50} | ${s.p99} | ${s.commandsPerRequest.toFixed(2)} | ${s.clientCommandsPerRequest.toFixed(2)} | ${s.errors} |`)
+      lines.push(`| ${label(store)} | /${route} | ${Math.round(s.rps)} | ${s.rpsRounds.join(' / ')} | ${s.p50} | ${s.p99} | ${s.commandsPerRequest.toFixed(2)} | ${s.clientCommandsPerRequest.toFixed(2)} | ${s.redisCpuUsPerRequest.toFixed(1)} | ${s.errors} |`)
     }
   }
   // memory-rtt's row: the most a store that keeps sessions in Redis could reach.
