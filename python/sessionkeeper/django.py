@@ -145,7 +145,12 @@ def _stores_for_settings() -> tuple[Store, AsyncStore]:
         with _stores_lock:
             stores = _stores.get(cache_key)
             if stores is None:
-                stores = (Store(url, **options), AsyncStore(url, **options))
+                # One engine for the sync and the async methods: shared
+                # stats, and one memory of the sessions' windows and of
+                # this process's own saves (a save through `asave` of a
+                # session `load` read chains like any other).
+                store = Store(url, **options)
+                stores = (store, store.asyncio())
                 _stores[cache_key] = stores
     return stores
 
@@ -522,13 +527,10 @@ class SessionStore(SessionBase):
         await super().acycle_key()
 
     @classmethod
-    def engine_stats(cls) -> dict[str, dict[str, t.Any]]:
+    def engine_stats(cls) -> dict[str, t.Any]:
         """The engine's counters and round-trip latencies for the configured
-        store: ``{"sync": {...}, "async": {...}}``, one for the methods sync
-        views call and one for the ``a*`` methods (each keeps its own
-        connections). The keys are those of ``Store.stats()``."""
-        sync, async_ = _configured_stores()
-        return {"sync": sync.stats(), "async": async_.stats()}
+        store, sync and ``a*`` methods together (``Store.stats()``)."""
+        return _configured_stores()[0].stats()
 
     @classmethod
     def clear_expired(cls) -> None:

@@ -277,6 +277,23 @@ def test_async_store_round_trip(url):
     asyncio.run(main())
 
 
+def test_the_asyncio_twin_shares_the_engine(url):
+    store = sk.Store(url, idle_ttl=600)
+    twin = store.asyncio()
+    assert isinstance(twin, sk.AsyncStore) and twin.idle_ttl == 600
+    sid, _ = store.create({"a": 1})
+
+    async def main():
+        loaded = await twin.load(sid)
+        loaded.data["b"] = 2
+        assert await twin.save(sid, loaded.baseline, loaded.data) == "saved"
+
+    asyncio.run(main())
+    assert store.load(sid).data == {"a": 1, "b": 2}
+    stats = store.stats()
+    assert stats == twin.stats() and stats["creates"] == 1 and stats["saves"] == 1 and stats["loads"] == 2
+
+
 def test_async_errors_and_conversion_errors(dead_url):
     async def main():
         store = sk.AsyncStore(dead_url, connect_timeout="300ms")

@@ -97,11 +97,19 @@ where
 }
 
 /// The asyncio twin of `Store`: every method returns an awaitable and never
-/// blocks the event loop. Works with any running asyncio loop; connections
-/// are shared with `Store`s opened with the same URL only through Redis.
+/// blocks the event loop. Works with any running asyncio loop. One made by
+/// `Store.asyncio()` shares that store's engine (stats, what it learned of
+/// the sessions); one opened from a URL has an engine of its own.
 #[pyclass(module = "sessionkeeper._native", frozen)]
 pub struct AsyncStore {
     inner: sessionkeeper_core::Store,
+}
+
+impl AsyncStore {
+    /// An asyncio store on an engine a `Store` already has (`Store.asyncio`).
+    pub(crate) fn on(inner: sessionkeeper_core::Store) -> Self {
+        AsyncStore { inner }
+    }
 }
 
 #[pymethods]

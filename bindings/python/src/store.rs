@@ -171,6 +171,14 @@ impl Store {
         Ok(Store { inner: self.inner.with_idle_ttl(convert::ttl_from_py(idle_ttl)?) })
     }
 
+    /// The asyncio twin of this store on the same engine: the same
+    /// connections' configuration, stats, and what the engine learned of
+    /// the sessions (windows, its own last saves), for code with sync and
+    /// async paths to one store (Django's session methods).
+    fn asyncio(&self) -> crate::async_store::AsyncStore {
+        crate::async_store::AsyncStore::on(self.inner.store().clone())
+    }
+
     /// The sliding expiry of this handle, in seconds; None: none.
     #[getter]
     fn idle_ttl(&self) -> Option<f64> {
