@@ -895,9 +895,11 @@ fn decode_record(record: Record) -> Result<Loaded> {
     let mut attrs = Vec::with_capacity(record.fields.len());
     let mut meta = Vec::with_capacity(4);
     let parse_ms = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok());
-    for (field, value) in record.fields {
-        if let Some(name) = field.strip_prefix(ATTR_PREFIX) {
-            attrs.push((name.to_owned(), value));
+    for (mut field, value) in record.fields {
+        if field.starts_with(ATTR_PREFIX) {
+            // The key's name in the field's own allocation: one fewer per key.
+            field.drain(..ATTR_PREFIX.len());
+            attrs.push((field, value));
             continue;
         }
         if field == CODEC {
