@@ -13,9 +13,10 @@
 // Per run it records req/s, p50/p99 latency, errors, the load average,
 // the Redis commands per request from an INFO commandstats delta (commands a
 // Lua script runs count there too) and the Redis server's CPU time per
-// request (INFO cpu: what a store costs the Redis every app server shares). A separate, untimed pass counts the
-// commands each client sends per request with MONITOR (script-internal
-// commands, marked "lua", excluded): the round trips.
+// request (INFO cpu: what a store costs the Redis every app server shares).
+// A separate, untimed pass counts the commands each client sends per request
+// with MONITOR (script-internal commands, marked "lua", excluded): the round
+// trips.
 
 const { execFile, spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -213,7 +214,7 @@ async function main () {
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
         commandsPerRequest: median(rs.map((r) => r.commandsPerRequest)),
-        redisCpuUsPerRequest: median(rs.map((r) => r.redisCpuUsPerRequest ?? 0)),
+        redisCpuUsPerRequest: median(rs.map((r) => r.redisCpuUsPerRequest)),
         clientCommandsPerRequest: monitor[`${store} ${route}`]?.perRequest ?? 0,
         errors: rs.reduce((a, r) => a + r.errors, 0)
       }
