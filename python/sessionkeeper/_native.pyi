@@ -37,6 +37,18 @@ def unsign_cookie(value: str, secrets: Union[str, bytes, Sequence[Union[str, byt
     percent-encoded and form-decoded values are accepted."""
 
 @final
+class SaltedSigner:
+    """Signs and verifies values in itsdangerous' format (``Signer`` with
+    ``key_derivation="hmac"`` and ``hashlib.sha256``). The first secret signs,
+    every one verifies."""
+
+    def __new__(cls, secrets: Union[str, bytes, Sequence[Union[str, bytes]]], salt: Union[str, bytes]) -> "SaltedSigner": ...
+    def sign(self, value: str) -> str:
+        """``value`` and its signature: ``<value>.<signature>``."""
+    def unsign(self, signed: str) -> Optional[str]:
+        """The value a signature of one of the secrets covers, or None."""
+
+@final
 class Baseline:
     """What a session held when it was read: pass it back to ``save``."""
 

@@ -236,6 +236,39 @@ def test_secret_key_rotation(url):
     assert client.get("/get/a").json is None
 
 
+def test_the_engine_signs_cookies_as_itsdangerous_does():
+    import hashlib
+
+    from sessionkeeper._native import SaltedSigner
+
+    for keys in (["k"], [b"fallback", "current key"], ["x" * 100]):
+        ours = SaltedSigner(keys[::-1], "sessionkeeper")
+        theirs = Signer(keys, salt="sessionkeeper", key_derivation="hmac", digest_method=hashlib.sha256)
+        for value in ("a" * 32, sk.generate_id(), "with.dots.inside", ""):
+            assert ours.sign(value) == theirs.sign(value).decode()
+            assert ours.unsign(theirs.sign(value).decode()) == value
+            old = Signer(keys[0], salt="sessionkeeper", key_derivation="hmac", digest_method=hashlib.sha256)
+            assert ours.unsign(old.sign(value).decode()) == value, "every key verifies"
+        for forged in ("a" * 32, "a" * 32 + ".forged", ours.sign("x")[:-1] + "A", "", "."):
+            assert ours.unsign(forged) is None
+
+
+def test_a_subclass_with_another_digest_signs_through_itsdangerous(url):
+    import hashlib
+
+    class Sha1Interface(SessionInterface):
+        digest_method = staticmethod(hashlib.sha1)
+
+    app = make_app(url)
+    app.session_interface = Sha1Interface()
+    client = app.test_client()
+    client.get("/set/a/1")
+    cookie = client.get_cookie("session").value
+    sid = Signer(SECRET, salt="sessionkeeper", key_derivation="hmac", digest_method=hashlib.sha1).unsign(cookie)
+    assert sk.is_valid_id(sid.decode())
+    assert client.get("/get/a").json == "1"
+
+
 def test_nested_changes_are_saved_without_modified(url):
     app = make_app(url)
     client = app.test_client()

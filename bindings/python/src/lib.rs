@@ -39,6 +39,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<async_store::AsyncStore>()?;
     m.add_class::<store::Baseline>()?;
     m.add_class::<store::Loaded>()?;
+    m.add_class::<cookie::SaltedSigner>()?;
     m.add_function(wrap_pyfunction!(generate_id, m)?)?;
     m.add_function(wrap_pyfunction!(is_valid_id, m)?)?;
     m.add_function(wrap_pyfunction!(decode_msgpack, m)?)?;
