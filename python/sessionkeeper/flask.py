@@ -331,6 +331,18 @@ class SessionInterface(_FlaskSessionInterface):
         app.extensions["sessionkeeper.signer"] = (ident, (signer, salted))
         return signer, salted
 
+    def _cookie_attributes(self, app: Flask) -> dict[str, t.Any]:
+        """The cookie's attributes, read only for a response that sets or
+        deletes it (most reads do neither)."""
+        return {
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "partitioned": self.get_cookie_partitioned(app),
+            "samesite": self.get_cookie_samesite(app),
+            "httponly": self.get_cookie_httponly(app),
+        }
+
     def _unavailable(self, app: Flask, what: str, error: _errors.Error) -> None:
         """Fail open (log) or closed (raise) on a Redis outage."""
         if not self.fail_open(app):
@@ -380,14 +392,6 @@ class SessionInterface(_FlaskSessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, Session), "sessionkeeper.flask.SessionInterface got a foreign session object"
         name = self.get_cookie_name(app)
-        cookie = {
-            "domain": self.get_cookie_domain(app),
-            "path": self.get_cookie_path(app),
-            "secure": self.get_cookie_secure(app),
-            "partitioned": self.get_cookie_partitioned(app),
-            "samesite": self.get_cookie_samesite(app),
-            "httponly": self.get_cookie_httponly(app),
-        }
         if session.accessed:
             response.vary.add("Cookie")
         if session.unavailable:
@@ -406,7 +410,7 @@ class SessionInterface(_FlaskSessionInterface):
                         store.destroy(session.sid)
                     except _UNAVAILABLE as e:
                         self._unavailable(app, "destroying the session", e)
-                response.delete_cookie(name, **cookie)
+                response.delete_cookie(name, **self._cookie_attributes(app))
                 if not session.accessed:  # else added above
                     response.vary.add("Cookie")
             return
@@ -424,7 +428,7 @@ class SessionInterface(_FlaskSessionInterface):
                 if outcome == "gone":
                     # Destroyed or expired meanwhile: a logout stays a logout.
                     log.info("sessionkeeper: the session ended during the request; its changes were dropped")
-                    response.delete_cookie(name, **cookie)
+                    response.delete_cookie(name, **self._cookie_attributes(app))
                     if not session.accessed:  # else added above
                         response.vary.add("Cookie")
                     return
@@ -440,7 +444,7 @@ class SessionInterface(_FlaskSessionInterface):
             name,
             self._cookie_value(app, session.sid),
             expires=self.get_expiration_time(app, session),
-            **cookie,
+            **self._cookie_attributes(app),
         )
         if not session.accessed:  # else added above
             response.vary.add("Cookie")
