@@ -56,7 +56,8 @@ override them):
 
 Flask's own settings are honoured: ``SECRET_KEY`` and
 ``SECRET_KEY_FALLBACKS`` (the cookie carries the session id signed with
-itsdangerous, HMAC-SHA256, salt ``"sessionkeeper"``), ``SESSION_COOKIE_NAME``,
+itsdangerous' format, HMAC-SHA256, salt ``"sessionkeeper"``; the engine computes it
+unless a subclass changes ``digest_method`` or ``key_derivation``), ``SESSION_COOKIE_NAME``,
 ``_DOMAIN``, ``_PATH``, ``_HTTPONLY``, ``_SECURE``, ``_SAMESITE``,
 ``_PARTITIONED``, ``PERMANENT_SESSION_LIFETIME`` (the cookie's expiry for
 permanent sessions, and the sliding expiry in Redis for every session) and
