@@ -83,10 +83,13 @@ fn malformed() -> Error {
 
 /// A RESP array of bulk strings.
 pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
+    use std::io::Write;
+    // Written in place: a command has a header per argument, and `format!`
+    // cost an allocation apiece. Writing to a Vec cannot fail.
     let mut out = Vec::with_capacity(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    let _ = write!(out, "*{}\r\n", args.len());
     for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        let _ = write!(out, "${}\r\n", arg.len());
         out.extend_from_slice(arg);
         out.extend_from_slice(b"\r\n");
     }
@@ -415,6 +418,13 @@ mod tests {
         assert_eq!(parse(b":12\r\n").unwrap(), Some((Reply::Int(12), 5)));
         assert!(parse(b"*1\r\n").is_err());
         assert!(parse(b"$x\r\n").is_err());
+    }
+
+    #[test]
+    fn commands_are_resp_arrays_of_bulk_strings() {
+        let long = vec![b'x'; 1234];
+        assert_eq!(encode(&[b"GET", b"k"]), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+        assert_eq!(encode(&[b"SET", b"", &long]), [b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".as_slice(), &long, b"\r\n"].concat());
     }
 
     #[test]
