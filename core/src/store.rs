@@ -154,7 +154,7 @@ impl StoredRecord {
     /// `decode_record` reads it), `None` for one this version does not know.
     fn codec(&self) -> Option<Codec> {
         match self.meta.iter().find(|(f, _)| f == CODEC) {
-            Some((_, name)) => std::str::from_utf8(name).ok().and_then(Codec::from_name),
+            Some((_, name)) => codec_named(name),
             None => Some(Codec::Msgpack),
         }
     }
@@ -887,6 +887,12 @@ fn window_ms(d: Option<Duration>) -> u64 {
     d.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
 }
 
+/// The codec a record's `m:codec` field names, `None` for one this version
+/// does not know.
+fn codec_named(value: &[u8]) -> Option<Codec> {
+    std::str::from_utf8(value).ok().and_then(Codec::from_name)
+}
+
 fn decode_record(record: Record) -> Result<Loaded> {
     let mut codec = Codec::Msgpack;
     let mut created_at_ms = record.now_ms;
@@ -903,10 +909,7 @@ fn decode_record(record: Record) -> Result<Loaded> {
             continue;
         }
         if field == CODEC {
-            codec = std::str::from_utf8(&value)
-                .ok()
-                .and_then(Codec::from_name)
-                .ok_or_else(|| Error::codec("the session names a codec this version does not know"))?;
+            codec = codec_named(&value).ok_or_else(|| Error::codec("the session names a codec this version does not know"))?;
         } else if field == CREATED {
             created_at_ms = parse_ms(&value).unwrap_or(record.now_ms);
         } else if field == DEADLINE {

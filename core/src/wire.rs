@@ -421,13 +421,6 @@ mod tests {
     }
 
     #[test]
-    fn commands_are_resp_arrays_of_bulk_strings() {
-        let long = vec![b'x'; 1234];
-        assert_eq!(encode(&[b"GET", b"k"]), b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
-        assert_eq!(encode(&[b"SET", b"", &long]), [b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".as_slice(), &long, b"\r\n"].concat());
-    }
-
-    #[test]
     fn server_errors_map_to_kinds() {
         assert_eq!(server_error("WRONGPASS invalid username-password pair").kind(), ErrorKind::Auth);
         assert_eq!(server_error("NOPERM this user has no permissions to run the 'getex' command").kind(), ErrorKind::Auth);
@@ -584,5 +577,7 @@ mod tests {
         assert_eq!(get_command("k", 90), b"*4\r\n$5\r\nGETEX\r\n$1\r\nk\r\n$2\r\nPX\r\n$2\r\n90\r\n");
         assert_eq!(script_command("s", None, "k", &[b"a".to_vec()]), b"*5\r\n$7\r\nEVALSHA\r\n$1\r\ns\r\n$1\r\n1\r\n$1\r\nk\r\n$1\r\na\r\n");
         assert!(script_command("s", Some("return 1"), "k", &[]).starts_with(b"*4\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n"));
+        let long = vec![b'x'; 1234];
+        assert_eq!(encode(&[b"SET", b"", &long]), [b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$1234\r\n".as_slice(), &long, b"\r\n"].concat());
     }
 }
