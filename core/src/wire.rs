@@ -54,7 +54,8 @@ pub enum Reply {
 /// error: the connection is out of step and must be closed.
 pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>> {
     let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n") else { return Ok(None) };
-    let line = &buf[1..line_end];
+    // An empty line has no type byte: the connection is out of step.
+    let Some(line) = buf.get(1..line_end) else { return Err(malformed()) };
     let text = || String::from_utf8_lossy(line).into_owned();
     let after_line = line_end + 2;
     Ok(Some(match buf[0] {
@@ -66,9 +67,12 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Reply, usize)>> {
             if len < 0 {
                 (Reply::Nil, after_line)
             } else {
-                let end = after_line + len as usize;
-                if buf.len() < end + 2 {
+                let end = after_line.saturating_add(usize::try_from(len).map_err(|_| malformed())?);
+                if buf.len() < end.saturating_add(2) {
                     return Ok(None);
+                }
+                if &buf[end..end + 2] != b"\r\n" {
+                    return Err(malformed());
                 }
                 (Reply::Bulk(buf[after_line..end].to_vec()), end + 2)
             }
@@ -418,6 +422,9 @@ mod tests {
         assert_eq!(parse(b":12\r\n").unwrap(), Some((Reply::Int(12), 5)));
         assert!(parse(b"*1\r\n").is_err());
         assert!(parse(b"$x\r\n").is_err());
+        // Out of step: no type byte, or a bulk string longer than it said.
+        assert!(parse(b"\r\n+OK\r\n").is_err());
+        assert!(parse(b"$3\r\nabcd\r\n").is_err());
     }
 
     #[test]

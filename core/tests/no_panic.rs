@@ -112,3 +112,57 @@ fn random_urls_and_options_never_panic() {
         let _ = Config::from_url_and_options(&url, [(key, value)]);
     }
 }
+
+/// Bytes off the socket (`wire::parse`, the event-loop connection's reader):
+/// a reply out of step or garbled must be an error or "need more", never a
+/// panic, which would abort the web process the addon runs in.
+#[test]
+fn random_and_mutated_replies_never_panic_the_reply_parser() {
+    let mut rng = Rng(0x0dd_ba11_5ca1_ab1e);
+    let replies: [&[u8]; 6] = [b"+OK\r\n", b":42\r\n", b"$-1\r\n", b"$5\r\nhello\r\n", b"-ERR no\r\n", b"\r\n"];
+    let bytes = b"+-:$*\r\n0123456789-";
+    for _ in 0..200_000 {
+        let mut input: Vec<u8> = Vec::new();
+        for _ in 0..=rng.below(3) {
+            input.extend_from_slice(replies[rng.below(replies.len())]);
+        }
+        for _ in 0..rng.below(4) {
+            let i = rng.below(input.len() + 1);
+            input.insert(i, bytes[rng.below(bytes.len())]);
+        }
+        if rng.below(2) == 0 && !input.is_empty() {
+            input.truncate(rng.below(input.len()));
+        }
+        let mut rest = &input[..];
+        while let Ok(Some((_, used))) = sessionkeeper_core::wire::parse(rest) {
+            assert!(used > 0 && used <= rest.len(), "a reply must consume bytes it has");
+            rest = &rest[used..];
+        }
+    }
+}
+
+/// Signed cookies come from clients: verifying any string is an answer.
+#[test]
+fn random_signed_cookies_never_panic_the_verifiers() {
+    let mut rng = Rng(0x51_6e_ed_c0_0c_1e);
+    let secrets = [[7u8; 32].as_slice(), [9u8; 40].as_slice()];
+    let salted = sessionkeeper_core::cookie::SaltedSigner::new(&secrets, b"cookie-session").unwrap();
+    let good = sessionkeeper_core::cookie::sign(&"a".repeat(43), secrets[0]).unwrap();
+    let alphabet: Vec<char> = "aZ09_-.=+/%:s\0é".chars().collect();
+    for _ in 0..100_000 {
+        let mut raw: String = good.clone();
+        if rng.below(2) == 0 {
+            let len = rng.below(120);
+            raw = (0..len).map(|_| alphabet[rng.below(alphabet.len())]).collect();
+        } else {
+            for _ in 0..=rng.below(3) {
+                let at = rng.below(raw.len() + 1);
+                if raw.is_char_boundary(at) {
+                    raw.insert(at, alphabet[rng.below(alphabet.len())]);
+                }
+            }
+        }
+        let _ = sessionkeeper_core::cookie::unsign(&raw, &secrets);
+        let _ = salted.unsign(&raw);
+    }
+}
