@@ -427,6 +427,25 @@ mod tests {
         assert!(parse(b"$3\r\nabcd\r\n").is_err());
     }
 
+    /// The socket may cut a reply anywhere: every prefix is "need more",
+    /// never a wrong reply or an error.
+    #[test]
+    fn a_reply_cut_anywhere_waits_for_the_rest() {
+        let replies: [(&[u8], Reply); 5] = [
+            (b"$5\r\nab\r\nc\r\n", Reply::Bulk(b"ab\r\nc".to_vec())),
+            (b"$0\r\n\r\n", Reply::Bulk(Vec::new())),
+            (b"$-1\r\n", Reply::Nil),
+            (b":-17\r\n", Reply::Int(-17)),
+            (b"-ERR x\r\n", Reply::Error("ERR x".into())),
+        ];
+        for (bytes, reply) in replies {
+            for cut in 0..bytes.len() {
+                assert_eq!(parse(&bytes[..cut]).unwrap(), None, "{:?} cut at {cut}", String::from_utf8_lossy(bytes));
+            }
+            assert_eq!(parse(bytes).unwrap(), Some((reply, bytes.len())));
+        }
+    }
+
     #[test]
     fn server_errors_map_to_kinds() {
         assert_eq!(server_error("WRONGPASS invalid username-password pair").kind(), ErrorKind::Auth);
