@@ -7,8 +7,9 @@ preloaded production app does."""
 from __future__ import annotations
 
 import os
+import time
 
-from flask import Flask, jsonify, session
+from flask import Flask, jsonify, request, session
 
 from sessionkeeper.flask import SessionInterface
 
@@ -25,5 +26,8 @@ _store.destroy(_sid)
 
 @app.get("/incr")
 def incr():
+    # `hold`: keeps this (sync) worker busy, so the other one must accept the
+    # requests that arrive meanwhile; otherwise one worker may take them all.
+    time.sleep(float(request.args.get("hold", 0)))
     session["n"] = session.get("n", 0) + 1
     return jsonify(n=session["n"], pid=os.getpid())

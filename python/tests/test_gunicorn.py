@@ -59,7 +59,7 @@ def test_gunicorn_preload_two_workers(url):
         def user():
             opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
             for i in range(1, rounds + 1):
-                body = json.loads(opener.open(base + "/incr", timeout=5).read())
+                body = json.loads(opener.open(base + "/incr?hold=0.02", timeout=5).read())
                 pids.add(body["pid"])
                 if body["n"] != i:
                     errors.append(f"expected {i}, got {body['n']}")
