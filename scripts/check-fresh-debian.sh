@@ -21,6 +21,12 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 [ "$(id -u)" -eq 0 ] || { echo "check-fresh-debian: needs root (debootstrap, chroot)" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "check-fresh-debian: apt-get install debootstrap dpkg-repack" >&2; exit 1; }
 
+# A killed earlier run may have left the host's /dev bound inside: never
+# work in (or let anyone delete) a root with mounts in it.
+if findmnt -rn -o TARGET | grep -q "^$root/"; then
+  echo "check-fresh-debian: $root still has mounts (findmnt | grep $root); umount -l them first" >&2
+  exit 1
+fi
 if [ ! -x "$root/usr/bin/apt-get" ]; then
   echo "check-fresh-debian: debootstrap bookworm into $root"
   debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 \
