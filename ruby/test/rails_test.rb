@@ -68,6 +68,20 @@ class RailsSessionTest < ActionDispatch::IntegrationTest
     assert_equal id, json["id"]
   end
 
+  # A client may send any bytes as the cookie; Rack hands raw non-ASCII
+  # bytes over as a binary String and percent-escaped ones as invalid UTF-8.
+  def test_a_cookie_of_any_bytes_is_no_session
+    get "/set", params: { a: "1" }
+    id = session_id
+    ["\xE9\xFF".b, "#{id}\xE9".b, "%E9%FF", "#{id}%C3", "a" * 5000, "..", "%00"].each do |bad|
+      reset!
+      get "/get", params: { k: "a" }, headers: { "HTTP_COOKIE" => "#{COOKIE}=#{bad}".b }
+      assert_response :success
+      assert_equal "nil", response.body, "#{bad.inspect[0, 40]} is no session"
+    end
+    assert_equal({ "a" => "1" }, stored(id), "the real session is untouched")
+  end
+
   def test_values_keep_their_types_and_indifferent_access
     get "/types"
     data = stored(session_id)
@@ -586,6 +600,14 @@ class RailsSharedModeTest < ActionDispatch::IntegrationTest
       refute_nil fresh, "#{what}: a fresh, signed session is issued"
       refute_equal id, fresh
       assert_equal({ "fresh" => "yes" }, store.load(fresh).data)
+    end
+    signature = value.split(".").last
+    # Raw bytes reach the adapter as a binary String, escaped ones as invalid UTF-8.
+    ["s:#{id}\xE9.#{signature}".b, "s:\xE9\xFF.#{signature}".b, "s%3A#{id}%E9.#{signature}"].each do |bad|
+      reset!
+      get "/get", params: { k: "user_id" }, headers: { "HTTP_COOKIE" => "#{COOKIE}=#{bad}".b }
+      assert_response :success
+      assert_equal "nil", response.body, "#{bad.inspect[0, 40]} is no session"
     end
     assert_equal({ "user_id" => 42 }, store.load(id).data, "the real session is untouched")
   end

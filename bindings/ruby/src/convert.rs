@@ -32,6 +32,29 @@ use sessionkeeper_core::{Map, SessionData, Timestamp, Value as SkValue};
 
 use crate::error;
 
+/// A String argument that comes from a client (a session id, a cookie
+/// value), whatever its encoding and bytes: Rack hands over a cookie holding
+/// raw non-ASCII bytes as a binary String. Bytes that are not UTF-8 cannot
+/// be part of a valid id or signature, so they become U+FFFD and the engine
+/// answers "no session" (or InvalidIdError for a write), never an
+/// EncodingError that a client could turn into an HTTP 500.
+pub struct ClientString(pub String);
+
+impl magnus::TryConvert for ClientString {
+    fn try_convert(val: Value) -> Result<Self, Error> {
+        let s = RString::try_convert(val)?;
+        // SAFETY: copied at once; no Ruby code runs while the slice is borrowed.
+        Ok(ClientString(String::from_utf8_lossy(unsafe { s.as_slice() }).into_owned()))
+    }
+}
+
+impl std::ops::Deref for ClientString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The key of the one-entry map that holds a value dumped by the caller's
 /// serializer (see the module docs and ruby/README.md).
 pub const MARK: &str = "__ruby_marshal__";

@@ -7,6 +7,7 @@
 use magnus::prelude::*;
 use magnus::{Error, RArray, RString, Ruby};
 
+use crate::convert::ClientString;
 use crate::error;
 
 /// A secret's bytes, whatever the String's encoding (a UTF-8 secret is used
@@ -24,7 +25,7 @@ fn sign_cookie(ruby: &Ruby, id: String, secret: RString) -> Result<String, Error
 
 /// The session id in a cookie value, or `nil` when none of `secrets` (an
 /// Array of Strings, already checked non-empty by the Ruby side) verifies it.
-fn unsign_cookie(ruby: &Ruby, value: String, secrets: RArray) -> Result<Option<String>, Error> {
+fn unsign_cookie(ruby: &Ruby, value: ClientString, secrets: RArray) -> Result<Option<String>, Error> {
     let mut keys = Vec::with_capacity(secrets.len());
     for i in 0..secrets.len() {
         let secret: RString = secrets.entry(i as isize)?;

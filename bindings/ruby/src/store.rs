@@ -13,7 +13,7 @@ use magnus::prelude::*;
 use magnus::{Error, RArray, RHash, Ruby, Symbol, Value};
 use sessionkeeper_core::{Baseline, ErrorKind, LegacyKey, SaveOutcome, Stats, Store};
 
-use crate::convert::{session_from_ruby, session_to_ruby};
+use crate::convert::{session_from_ruby, session_to_ruby, ClientString};
 use crate::error;
 use crate::nogvl::{without_gvl, without_gvl_blocking};
 
@@ -138,7 +138,7 @@ impl RbStore {
     /// `nil`, or `[data, baseline, created_at_ms, expires_at_ms, deadline_ms]`.
     /// `serializer` (here and below): `nil` or the `ValueSerializer` of
     /// `serializer: :marshal` (see convert.rs).
-    fn load(ruby: &Ruby, rb_self: &Self, id: String, serializer: Option<Value>) -> Result<Option<RArray>, Error> {
+    fn load(ruby: &Ruby, rb_self: &Self, id: ClientString, serializer: Option<Value>) -> Result<Option<RArray>, Error> {
         // The core reads a load's reply on this thread where it can (no
         // runtime hand-offs); the interrupt cuts it short for Thread#raise.
         let store = rb_self.store.clone();
@@ -160,7 +160,7 @@ impl RbStore {
     fn save(
         ruby: &Ruby,
         rb_self: &Self,
-        id: String,
+        id: ClientString,
         baseline: &RbBaseline,
         data: RHash,
         serializer: Option<Value>,
@@ -195,7 +195,7 @@ impl RbStore {
     fn insert(
         ruby: &Ruby,
         rb_self: &Self,
-        id: String,
+        id: ClientString,
         data: RHash,
         serializer: Option<Value>,
     ) -> Result<Option<RbBaseline>, Error> {
@@ -206,7 +206,7 @@ impl RbStore {
 
     /// `nil`, or `[source_index, bytes]`: what a peer store (e.g.
     /// redis-session-store) wrote for `id`, as it wrote it.
-    fn legacy_read(ruby: &Ruby, rb_self: &Self, id: String, sources: RArray) -> Result<Option<RArray>, Error> {
+    fn legacy_read(ruby: &Ruby, rb_self: &Self, id: ClientString, sources: RArray) -> Result<Option<RArray>, Error> {
         let sources = legacy_sources(ruby, sources)?;
         let store = rb_self.store.clone();
         let Some(found) = without_gvl(ruby, store.legacy_read(&id, &sources))? else { return Ok(None) };
@@ -221,7 +221,7 @@ impl RbStore {
     fn legacy_migrate(
         ruby: &Ruby,
         rb_self: &Self,
-        id: String,
+        id: ClientString,
         sources: RArray,
         data: RHash,
         serializer: Option<Value>,
@@ -232,28 +232,28 @@ impl RbStore {
         Ok(without_gvl(ruby, store.legacy_migrate(&id, &sources, &data))?.map(RbBaseline::new))
     }
 
-    fn legacy_delete(ruby: &Ruby, rb_self: &Self, id: String, sources: RArray) -> Result<(), Error> {
+    fn legacy_delete(ruby: &Ruby, rb_self: &Self, id: ClientString, sources: RArray) -> Result<(), Error> {
         let sources = legacy_sources(ruby, sources)?;
         let store = rb_self.store.clone();
         without_gvl(ruby, store.legacy_delete(&id, &sources))
     }
 
-    fn destroy(ruby: &Ruby, rb_self: &Self, id: String) -> Result<bool, Error> {
+    fn destroy(ruby: &Ruby, rb_self: &Self, id: ClientString) -> Result<bool, Error> {
         let store = rb_self.store.clone();
         without_gvl(ruby, store.destroy(&id))
     }
 
-    fn touch(ruby: &Ruby, rb_self: &Self, id: String) -> Result<bool, Error> {
+    fn touch(ruby: &Ruby, rb_self: &Self, id: ClientString) -> Result<bool, Error> {
         let store = rb_self.store.clone();
         without_gvl(ruby, store.touch(&id))
     }
 
-    fn exists(ruby: &Ruby, rb_self: &Self, id: String) -> Result<bool, Error> {
+    fn exists(ruby: &Ruby, rb_self: &Self, id: ClientString) -> Result<bool, Error> {
         let store = rb_self.store.clone();
         without_gvl(ruby, store.exists(&id))
     }
 
-    fn renew(ruby: &Ruby, rb_self: &Self, id: String) -> Result<Option<String>, Error> {
+    fn renew(ruby: &Ruby, rb_self: &Self, id: ClientString) -> Result<Option<String>, Error> {
         let store = rb_self.store.clone();
         without_gvl(ruby, store.renew(&id))
     }
@@ -295,7 +295,7 @@ fn generate_id(ruby: &Ruby) -> Result<String, Error> {
 }
 
 fn valid_id(id: Value) -> bool {
-    String::try_convert(id).map(|id| sessionkeeper_core::is_valid_id(&id)).unwrap_or(false)
+    ClientString::try_convert(id).map(|id| sessionkeeper_core::is_valid_id(&id)).unwrap_or(false)
 }
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
