@@ -254,6 +254,45 @@ def cookie_escapes() -> None:
     say(f"{'ok  ' if ok else 'FAIL'} http: every app reads the cookie as Werkzeug, Rack/express-session and Django escape it")
 
 
+def hostile_cookies() -> None:
+    """A client may send anything as the cookie: every app answers it as no
+    session (HTTP 200, nobody logged in), never an error page. Fixed cases
+    for each way a shared cookie can be wrong, then random ones (fixed seed,
+    so a failure reproduces)."""
+    sid = sessionkeeper.generate_id()
+    check(STORE.insert(sid, {"user_id": 99, "name": "Target"}) is not None, "a session stored through the engine")
+    good = urllib.parse.unquote(signed_cookie(sid, SECRET))
+    sig = good.rsplit(".", 1)[1]
+    other = sessionkeeper.generate_id()
+    cases = [
+        "", "s:", "s:.", ".", "s:" + sid, "s:" + sid + ".", sid + "." + sig, "s:" + sid + "." + sig[:-1],
+        "s:" + sid + "." + sig + "A", "s:" + other + "." + sig, "s:" + sid + "." + sig.swapcase(),
+        "s:" + sid + ".." + sig, "s:" + sid + "." + sig + "." + sig, "s:" + sid[:-1] + "*." + sig,
+        "s:" + "a" * 4000 + "." + sig, "%zz", "%00", "%C3%A9", "s%3A" + sid + "%2E%2E", '"', '""', '"s:"',
+        "s:é." + sig, "s:" + sid + "%00." + sig, "=" * 50, "s:" + sid + "." + "=" * 43, "s:" + sid + ". " + sig,
+    ]
+    state = 0x9E3779B97F4A7C15
+    alphabet = "aZ09_-.:s%+/=\"é! "
+    def below(n: int) -> int:
+        nonlocal state
+        state = (state * 6364136223846793005 + 1442695040888963407) % 2**64
+        return (state >> 33) % n
+    for _ in range(60):
+        cases.append("".join(alphabet[below(len(alphabet))] for _ in range(below(140))))
+    ok = True
+    for app in PORTS:
+        for value in cases:
+            try:
+                s = state_with_cookie(app, value)
+            except urllib.error.HTTPError as e:
+                ok &= check(False, f"{app}: the cookie {value[:60]!r} answered HTTP {e.code}")
+                continue
+            ok &= check(not s["logged_in"], f"{app}: the cookie {value[:60]!r} is no session", s)
+    check(STORE.load(sid) is not None, "the targeted session is still there, untouched")
+    STORE.destroy(sid)
+    say(f"{'ok  ' if ok else 'FAIL'} http: {len(cases)} malformed, forged and random cookies are no session on every app")
+
+
 def main() -> int:
     orders = [("Rails", "Flask", "Express")]
     if not DEMO:
@@ -263,6 +302,10 @@ def main() -> int:
             cookie_escapes()
         except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
             check(False, "the cookie escapes check raised", repr(e))
+        try:
+            hostile_cookies()
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as e:
+            check(False, "the hostile cookies check raised", repr(e))
     for n, (login, change, logout) in enumerate(orders, 1):
         before = failed
         if DEMO:
