@@ -24,6 +24,18 @@ use crate::settle;
 
 type Promise<'env> = napi::Result<PromiseRaw<'env, Unknown<'env>>>;
 
+/// A method's arguments, read by `$read` with a `Reader` named `$r`; when one
+/// cannot be converted, the method returns a Promise rejected with the error
+/// that names it (methods reject, never throw).
+macro_rules! args_or_reject {
+    ($env:expr, |$r:ident| $read:expr) => {
+        match Reader::new($env.raw()).and_then(|$r| $read) {
+            Ok(args) => args,
+            Err(f) => return rejected($env, f),
+        }
+    };
+}
+
 /// Runs `fut` on the engine runtime; `done` turns its value into JavaScript
 /// on the JavaScript thread once it completes (settle.rs).
 fn run<'env, T, F, D>(env: &'env Env, fut: F, done: D) -> Promise<'env>
@@ -435,16 +447,11 @@ impl Store {
     /// `SESSIONKEEPER_CODEC`.
     #[napi]
     pub fn load<'env>(&self, env: &'env Env, id: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, ttl) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, ttl))
-        })();
-        let (id, ttl) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         // A per-call window makes the load a script: no own-socket path.
         let own_socket = ttl.is_none() && self.engine.blocking_uses_own_socket();
         let store = self.handle(ttl);
@@ -494,16 +501,11 @@ impl Store {
     /// `create(data, ttlMs?)` → `{ id, baseline }` under a new random id.
     #[napi]
     pub fn create<'env>(&self, env: &'env Env, data: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (data, ttl) = args_or_reject!(env, |r| {
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
             let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((data, ttl))
-        })();
-        let (data, ttl) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.handle(ttl);
         run(env, async move { store.create(&data).await }, |w, (id, baseline)| {
             let mut out = w.object()?;
@@ -525,17 +527,12 @@ impl Store {
         data: Unknown<'env>,
         ttl_ms: Unknown<'env>,
     ) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, data, ttl) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
             let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, data, ttl))
-        })();
-        let (id, data, ttl) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.handle(ttl);
         run(env, async move { store.insert(&id, &data).await }, |w, b| match b {
             Some(b) => baseline_js(w, b),
@@ -546,10 +543,7 @@ impl Store {
     /// `destroy(id)` → whether there was a session.
     #[napi]
     pub fn destroy<'env>(&self, env: &'env Env, id: Unknown<'env>) -> Promise<'env> {
-        let id = match Reader::new(env.raw()).and_then(|r| r.string_arg(id.raw(), "id")) {
-            Ok(id) => id,
-            Err(f) => return rejected(env, f),
-        };
+        let id = args_or_reject!(env, |r| r.string_arg(id.raw(), "id"));
         let store = self.engine.clone();
         run(env, async move { store.destroy(&id).await }, |w, b| w.bool(b))
     }
@@ -558,16 +552,11 @@ impl Store {
     /// without reading it.
     #[napi]
     pub fn touch<'env>(&self, env: &'env Env, id: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, ttl) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, ttl))
-        })();
-        let (id, ttl) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.handle(ttl);
         run(env, async move { store.touch(&id).await }, |w, b| w.bool(b))
     }
@@ -575,10 +564,7 @@ impl Store {
     /// `exists(id)` → whether a live session has this id (no sliding).
     #[napi]
     pub fn exists<'env>(&self, env: &'env Env, id: Unknown<'env>) -> Promise<'env> {
-        let id = match Reader::new(env.raw()).and_then(|r| r.string_arg(id.raw(), "id")) {
-            Ok(id) => id,
-            Err(f) => return rejected(env, f),
-        };
+        let id = args_or_reject!(env, |r| r.string_arg(id.raw(), "id"));
         let store = self.engine.clone();
         run(env, async move { store.exists(&id).await }, |w, b| w.bool(b))
     }
@@ -587,16 +573,11 @@ impl Store {
     /// Moves the session to a fresh id (defence against session fixation).
     #[napi]
     pub fn renew<'env>(&self, env: &'env Env, id: Unknown<'env>, ttl_ms: Unknown<'env>) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, ttl) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, ttl))
-        })();
-        let (id, ttl) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.handle(ttl);
         run(env, async move { store.renew(&id).await }, |w, new_id| match new_id {
             Some(id) => w.string(&id),
@@ -633,10 +614,7 @@ impl Store {
     /// sliding the expiry.
     #[napi]
     pub fn peek_handle<'env>(&self, env: &'env Env, handle: Unknown<'env>) -> Promise<'env> {
-        let handle = match Reader::new(env.raw()).and_then(|r| r.string_arg(handle.raw(), "handle")) {
-            Ok(h) => h,
-            Err(f) => return rejected(env, f),
-        };
+        let handle = args_or_reject!(env, |r| r.string_arg(handle.raw(), "handle"));
         let store = self.engine.clone();
         run(env, async move { store.peek_handle(&handle).await }, loaded_js)
     }
@@ -644,10 +622,7 @@ impl Store {
     /// `destroyHandle(handle)` → whether there was a session.
     #[napi]
     pub fn destroy_handle<'env>(&self, env: &'env Env, handle: Unknown<'env>) -> Promise<'env> {
-        let handle = match Reader::new(env.raw()).and_then(|r| r.string_arg(handle.raw(), "handle")) {
-            Ok(h) => h,
-            Err(f) => return rejected(env, f),
-        };
+        let handle = args_or_reject!(env, |r| r.string_arg(handle.raw(), "handle"));
         let store = self.engine.clone();
         run(env, async move { store.destroy_handle(&handle).await }, |w, b| w.bool(b))
     }
@@ -656,16 +631,11 @@ impl Store {
     /// source that held it, the peer's value as a Buffer) or `null`.
     #[napi]
     pub fn legacy_read<'env>(&self, env: &'env Env, id: Unknown<'env>, sources: Unknown<'env>) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, sources) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
             Ok((id, sources))
-        })();
-        let (id, sources) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.engine.clone();
         run(env, async move { store.legacy_read(&id, &sources).await }, |w, found| match found {
             Some(v) => {
@@ -692,18 +662,13 @@ impl Store {
         data: Unknown<'env>,
         ttl_ms: Unknown<'env>,
     ) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, sources, data, ttl) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
             let data = r.session_data(data.raw()).map_err(|f| f.in_argument("data"))?;
             let ttl = ttl_arg(&r, ttl_ms.raw())?;
             Ok((id, sources, data, ttl))
-        })();
-        let (id, sources, data, ttl) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.handle(ttl);
         run(env, async move { store.legacy_migrate(&id, &sources, &data).await }, |w, b| match b {
             Some(b) => baseline_js(w, b),
@@ -714,16 +679,11 @@ impl Store {
     /// `legacyDelete(id, sources)`: deletes the peer's keys for `id`.
     #[napi]
     pub fn legacy_delete<'env>(&self, env: &'env Env, id: Unknown<'env>, sources: Unknown<'env>) -> Promise<'env> {
-        let args = (|| -> R<_> {
-            let r = Reader::new(env.raw())?;
+        let (id, sources) = args_or_reject!(env, |r| {
             let id = r.string_arg(id.raw(), "id")?;
             let sources = legacy_keys_arg(&r, sources.raw()).map_err(|f| f.in_argument("sources"))?;
             Ok((id, sources))
-        })();
-        let (id, sources) = match args {
-            Ok(a) => a,
-            Err(f) => return rejected(env, f),
-        };
+        });
         let store = self.engine.clone();
         run(env, async move { store.legacy_delete(&id, &sources).await }, |w, ()| w.null())
     }
