@@ -79,6 +79,18 @@ def raw_standalone(standalone_url):
     client.close()
 
 
+def hostile_cookies(real: str) -> list[str]:
+    """Cookie values a client may send instead of a session's: malformed,
+    forged around the real value `real`, and any bytes (WSGI hands raw bytes
+    over as latin-1 text). Each must be no session, never an error."""
+    cases = [
+        "", ".", "..", '"', '""', ";", "\\", "%00", "%E9%FF", "\xe9\xff", "\x00", "a" * 5000, "é" * 40,
+        real + "\xe9", real[:-1], real + ".", "." + real, real.swapcase(), real.replace(".", ".."),
+        real.split(".")[0], "x" * 31, real + "%00",
+    ]
+    return [c for c in cases if c != real]
+
+
 def storage_key(sid: str, prefix: str = "session:") -> str:
     """The engine's key for a session id (docs/data-layout.md)."""
     return prefix + "2::" + hashlib.sha256(sid.encode()).hexdigest()

@@ -36,7 +36,7 @@ from django.test import AsyncClient, Client, override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import sessionkeeper as sk  # noqa: E402
-from conftest import storage_key, wait_unpaused  # noqa: E402
+from conftest import hostile_cookies, storage_key, wait_unpaused  # noqa: E402
 from sessionkeeper.django import SessionStore  # noqa: E402
 
 BARRIER: list = [None]
@@ -397,6 +397,18 @@ def test_middleware_create_read_update_delete(configured, raw):
     r = client.get("/flush")
     assert r.cookies[settings.SESSION_COOKIE_NAME].value == ""
     assert raw.exists(storage_key(key)) == 0
+
+
+def test_middleware_any_cookie_is_no_session(configured):
+    client = Client()
+    client.get("/set/a/1")
+    real = key_of(client)
+    name = settings.SESSION_COOKIE_NAME
+    for bad in hostile_cookies(real):
+        r = Client().get("/get/a", HTTP_COOKIE=f"{name}={bad}")
+        assert r.status_code == 200, repr(bad[:40])
+        assert r.json() == {"value": None}, repr(bad[:40])
+    assert client.get("/get/a").json() == {"value": "1"}, "the real session is untouched"
 
 
 def test_middleware_cookie_settings(url):

@@ -13,7 +13,7 @@ from flask import Flask, jsonify, session
 from itsdangerous import Signer
 
 import sessionkeeper as sk
-from conftest import storage_key, wait_unpaused
+from conftest import hostile_cookies, storage_key, wait_unpaused
 from sessionkeeper.flask import SessionInterface
 
 SECRET = "test-secret-key"
@@ -223,6 +223,18 @@ def test_forged_and_unknown_cookies_get_a_fresh_id(url):
     assert client.get("/get/a").json is None
     client.get("/set/a/1")
     assert sid_of(client) != chosen, "a client-chosen id never becomes a session"
+
+
+def test_any_cookie_is_no_session(url):
+    app = make_app(url)
+    client = app.test_client()
+    client.get("/set/a/1")
+    real = client.get_cookie("session").value
+    for bad in hostile_cookies(real):
+        r = app.test_client().get("/get/a", headers={"Cookie": f"session={bad}"})
+        assert r.status_code == 200, repr(bad[:40])
+        assert r.json is None, repr(bad[:40])
+    assert client.get("/get/a").json == "1", "the real session is untouched"
 
 
 def test_secret_key_rotation(url):
