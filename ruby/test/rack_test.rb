@@ -114,6 +114,21 @@ class RackSessionTest < Minitest::Test
     assert_in_delta Time.now + 600, expires, 5, "expire_after: is the cookie's"
   end
 
+  def test_an_id_from_the_params_that_is_not_a_string_is_no_session
+    b = browser(cookie_only: false)
+    b.get "/set?a=1"
+    id = b.last_response["Set-Cookie"][/#{Regexp.escape(COOKIE)}=([^;]+)/o, 1]
+    b.clear_cookies
+    ["#{COOKIE}[]=#{id}", "#{COOKIE}[x]=#{id}", "#{COOKIE}=%E9%FF"].each do |query|
+      b.get "/get?k=a&#{query}"
+      assert_equal 200, b.last_response.status, query
+      assert_equal "nil", b.last_response.body, query
+      b.clear_cookies
+    end
+    b.get "/get?k=a&#{COOKIE}=#{id}"
+    assert_equal '"1"', b.last_response.body, "the id as a plain param still works"
+  end
+
   def test_redis_down_fails_open
     b = browser(url: "redis://127.0.0.1:#{TestRedis.closed_port}/0", connect_timeout: 0.3,
                 on_redis_down: ->(e, _env, sid) { @down << [e, sid] })

@@ -122,7 +122,12 @@ module Sessionkeeper
     # Shared mode reads only cookies signed with one of the shared secrets
     # (the engine verifies them); anything else is no session.
     def extract_session_id(req)
-      return super unless @sk_secrets
+      unless @sk_secrets
+        sid = super
+        # With `cookie_only: false` the id may come from the params, where
+        # `?key[]=x` makes it an Array: no session, not an error.
+        return sid&.public_id.is_a?(String) ? sid : nil
+      end
 
       raw = req.cookies[@key]
       raw ||= req.params[@key] unless @cookie_only
