@@ -7,6 +7,11 @@
 //! changed (merged on the server), so two requests changing different keys
 //! both survive. See `docs/data-layout.md`.
 
+// The README's example compiles (`cargo test --doc`, run by scripts/test-core.sh).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExample;
+
 pub(crate) mod backend;
 pub mod blocking;
 pub mod codec;
