@@ -60,6 +60,7 @@ if [ "${1:-}" = "--with-redis" ]; then
       "$target/libsessionkeeper.so" "$repo/include/sessionkeeper.h" "$url" "$rust_id") || return 1
     timeout 60 "$target/examples/interop_peer" verify "$url" "$rust_id" "$php_id"
   }
+  step "README example (standalone)" timeout 60 "$work/readme_example" "$SK_REDIS_URL"
   step "PHP FFI interop (standalone)" php_interop "$SK_REDIS_URL"
   step "PHP FFI interop (cluster)" php_interop "$SK_CLUSTER_URL"
   printf '%s\n' "${results[@]}" >"$work/redis-steps.txt"
@@ -98,6 +99,27 @@ compile() {
     -L"$work/lib" -lsessionkeeper -lpthread -Wl,-rpath,"$work/lib"
 }
 step "compile C harness against target/debug" compile
+
+readme_example() {
+  # bindings/c/README.md's first example, as written, in a main() that gives
+  # it the test's Redis URL and a session id (one with no session: the
+  # example must compile cleanly and run either way).
+  local block
+  block=$(awk '/^```c$/ { inside = 1; next } inside && /^```$/ { exit } inside' bindings/c/README.md)
+  grep -qF '"redis://127.0.0.1:6379"' <<<"$block" || {
+    echo "the README example's URL changed: update scripts/test-c.sh" >&2
+    return 1
+  }
+  {
+    printf '#include <stdbool.h>\n#include <stdint.h>\n#include <stdio.h>\n#include "sessionkeeper.h"\n'
+    printf 'int main(int argc, char **argv) {\n    const char *cookie_id = "%s";\n    if (argc < 2) return 2;\n' "$(printf 'r%.0s' {1..40})"
+    sed 's|"redis://127.0.0.1:6379"|argv[1]|' <<<"$block"
+    printf '    sessionkeeper_store_free(store);\n    return 0;\n}\n'
+  } >"$work/readme_example.c"
+  cc "${CFLAGS[@]}" -Iinclude "$work/readme_example.c" -o "$work/readme_example" \
+    -L"$work/lib" -lsessionkeeper -lpthread -Wl,-rpath,"$work/lib"
+}
+step "compile the README example" readme_example
 
 pkgconfig_build() {
   rm -rf "$work/prefix"

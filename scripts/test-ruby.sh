@@ -40,8 +40,9 @@ run_suites() {
     echo "== ruby: ($name: $((SECONDS - t0))s)"
   }
   local rb=(timeout 300 ruby -W0 -Iruby/lib -Iruby/test)
-  suite "store, GVL, fork, Rack, memory growth" "${rb[@]}" -e 'ARGV.each { |f| require File.expand_path(f) }' \
-    ruby/test/store_test.rb ruby/test/gvl_test.rb ruby/test/fork_test.rb ruby/test/rack_test.rb ruby/test/memory_test.rb
+  suite "store, GVL, fork, Rack, memory growth, README" "${rb[@]}" -e 'ARGV.each { |f| require File.expand_path(f) }' \
+    ruby/test/store_test.rb ruby/test/gvl_test.rb ruby/test/fork_test.rb ruby/test/rack_test.rb ruby/test/memory_test.rb \
+    ruby/test/readme_test.rb
   suite "Sentinel and TLS: store, Rack, failures, failover" "${rb[@]}" ruby/test/topology_test.rb
   suite "Rails on standalone Redis" env SK_TEST_TOPOLOGY=standalone "${rb[@]}" ruby/test/rails_test.rb
   suite "Rails on Redis Cluster" env SK_TEST_TOPOLOGY=cluster "${rb[@]}" ruby/test/rails_test.rb
