@@ -12,6 +12,7 @@ import pytest
 
 import sessionkeeper as sk
 import test_django  # noqa: F401 - configures settings and the URLconf
+from conftest import hostile_cookies
 from django.conf import settings
 from django.test import Client, override_settings
 from test_flask import make_app
@@ -201,6 +202,16 @@ def test_django_rejects_tampered_and_unsigned_cookies(shared_django):
         client.get("/set/x/1")
         new_sid = sk.unsign_cookie(django_cookie(client).value, SECRET)
         assert new_sid not in (None, sid), "a fresh session, never the presented key"
+    assert sk.Store(shared_django).load(sid).data == {"user": "bob"}, "untouched"
+
+
+def test_django_any_cookie_is_no_session(shared_django):
+    sid, _ = sk.Store(shared_django).create({"user": "bob"})
+    name = settings.SESSION_COOKIE_NAME
+    for bad in hostile_cookies(sk.sign_cookie(sid, SECRET)):
+        r = Client().get("/get/user", HTTP_COOKIE=f"{name}={bad}")
+        assert r.status_code == 200, repr(bad[:40])
+        assert r.json() == {"value": None}, repr(bad[:40])
     assert sk.Store(shared_django).load(sid).data == {"user": "bob"}, "untouched"
 
 
