@@ -152,8 +152,9 @@ async function startExpress (store, sessionOptions = {}) {
       res.json(state(req))
     })
   })
-  // eslint-disable-next-line no-unused-vars
   app.use((err, req, res, next) => {
+    // A save error comes after express-session began the response.
+    if (res.headersSent) return next(err)
     res.status(500).json({ error: err.message, code: err.code ?? null, temporary: err.temporary ?? null, kind: err.kind ?? null })
   })
   const server = await new Promise((resolve) => {

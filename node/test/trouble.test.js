@@ -105,6 +105,35 @@ describe('Redis paused longer than command_timeout', { skip: skip || (!standalon
   })
 })
 
+describe('an oversized session', { skip: h.noRedis() }, () => {
+  it('reaches express-session as SESSIONKEEPER_TOO_LARGE and keeps what was stored', async () => {
+    const store = h.newStore(h.topologies()[0], 'too-large', { max_size: 2000 })
+    const errors = []
+    const set = store.set.bind(store)
+    store.set = (sid, sess, cb) => set(sid, sess, (err) => {
+      if (err) errors.push(err)
+      cb(err)
+    })
+    const app = await h.startExpress(store)
+    try {
+      const c = new h.Client(app.url)
+      await c.get('/set?a=1')
+      const big = await c.get('/set?big=' + 'x'.repeat(3000))
+      // express-session saves as the response ends and has begun sending it:
+      // the error goes to next(err), the response is the route's.
+      assert.equal(big.status, 200)
+      assert.equal(errors.length, 1)
+      assert.equal(errors[0].code, 'SESSIONKEEPER_TOO_LARGE')
+      assert.equal(errors[0].temporary, false)
+      assert.match(errors[0].message, /max_size/)
+      const after = await c.get('/whoami')
+      assert.deepEqual({ a: after.body.data.a, big: after.body.data.big }, { a: '1', big: undefined }, 'the stored session is as before')
+    } finally {
+      await app.close()
+    }
+  })
+})
+
 describe('error objects', () => {
   it('a bad URL or option throws SESSIONKEEPER_CONFIG from the constructor', () => {
     assert.throws(() => new sk.Store('nope://x'), (e) => e.code === 'SESSIONKEEPER_CONFIG' && e.temporary === false && e.kind === 'config')

@@ -411,6 +411,16 @@ def test_middleware_any_cookie_is_no_session(configured):
     assert client.get("/get/a").json() == {"value": "1"}, "the real session is untouched"
 
 
+def test_middleware_oversized_session_is_an_error_and_keeps_what_was_stored(url):
+    with override_settings(SESSIONKEEPER_URL=url, SESSIONKEEPER_OPTIONS={"max_size": 2000}):
+        client = Client()
+        client.get("/set/a/1")
+        with pytest.raises(sk.TooLargeError, match="max_size"):
+            client.get("/set/big/" + "x" * 3000)
+        assert client.get("/get/a").json() == {"value": "1"}, "the stored session is as before"
+        assert client.get("/get/big").json() == {"value": None}
+
+
 def test_middleware_cookie_settings(url):
     with override_settings(
         SESSIONKEEPER_URL=url,

@@ -237,6 +237,16 @@ def test_any_cookie_is_no_session(url):
     assert client.get("/get/a").json == "1", "the real session is untouched"
 
 
+def test_an_oversized_session_is_an_error_and_keeps_what_was_stored(url):
+    app = make_app(url, SESSIONKEEPER_OPTIONS={"max_size": 2000})
+    client = app.test_client()
+    client.get("/set/a/1")
+    with pytest.raises(sk.TooLargeError, match="max_size"):
+        client.get("/set/big/" + "x" * 3000)
+    assert client.get("/get/a").json == "1", "the stored session is as before"
+    assert client.get("/get/big").json is None
+
+
 def test_secret_key_rotation(url):
     app = make_app(url)
     client = app.test_client()

@@ -114,6 +114,17 @@ class RackSessionTest < Minitest::Test
     assert_in_delta Time.now + 600, expires, 5, "expire_after: is the cookie's"
   end
 
+  def test_an_oversized_session_is_an_error_and_keeps_what_was_stored
+    b = browser(max_size: 2000)
+    b.get "/set?a=1"
+    e = assert_raises(Sessionkeeper::TooLargeError) { b.get "/set?big=#{'x' * 3000}" }
+    assert_match(/max_size/, e.message)
+    b.get "/get?k=a"
+    assert_equal '"1"', b.last_response.body, "the stored session is as before"
+    b.get "/get?k=big"
+    assert_equal "nil", b.last_response.body
+  end
+
   def test_an_id_from_the_params_that_is_not_a_string_is_no_session
     b = browser(cookie_only: false)
     b.get "/set?a=1"
