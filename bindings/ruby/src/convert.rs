@@ -38,7 +38,7 @@ use crate::error;
 /// be part of a valid id or signature, so they become U+FFFD and the engine
 /// answers "no session" (or InvalidIdError for a write), never an
 /// EncodingError that a client could turn into an HTTP 500.
-pub struct ClientString(pub String);
+pub struct ClientString(String);
 
 impl magnus::TryConvert for ClientString {
     fn try_convert(val: Value) -> Result<Self, Error> {
