@@ -134,6 +134,28 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Error replies for conditions that pass: a failover or a restart (`READONLY`,
+/// `LOADING`, `MASTERDOWN`, `TRYAGAIN`, `CLUSTERDOWN`, `MOVED`, `ASK`), too few
+/// replicas for a write under `min-replicas-to-write` (`NOREPLICAS`: even a
+/// load's `GETEX` is refused), out of memory under `noeviction` (`OOM`),
+/// snapshots failing (`MISCONF`), a script running too long (`BUSY`). They
+/// are temporary connection errors, so fail-open adapters treat them as
+/// Redis being down rather than answering an error.
+const PASSING_CONDITIONS: &[&str] =
+    &["READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "MOVED", "ASK", "NOREPLICAS", "OOM", "MISCONF", "BUSY"];
+
+/// The error for a server's error reply with this code (its first word).
+/// Server error texts name the command, never its arguments.
+pub(crate) fn server_error(code: &str, text: &str) -> Error {
+    match code {
+        "NOAUTH" | "WRONGPASS" | "NOPERM" => Error::new(ErrorKind::Auth, format!("Redis refused the credentials or the command ({text})")),
+        _ if PASSING_CONDITIONS.contains(&code) => {
+            Error::temporary(ErrorKind::Connection, format!("Redis cannot serve the command for now ({text})"))
+        }
+        _ => Error::unexpected(format!("unexpected Redis reply ({text})")),
+    }
+}
+
 impl From<redis::RedisError> for Error {
     fn from(err: redis::RedisError) -> Self {
         use redis::{ErrorKind as RK, ServerErrorKind as SK};
@@ -145,6 +167,11 @@ impl From<redis::RedisError> for Error {
         }
         if err.is_connection_refusal() || err.is_connection_dropped() || err.is_io_error() {
             return Error::temporary(ErrorKind::Connection, format!("cannot reach Redis ({text})"));
+        }
+        if let Some(code) = err.code() {
+            if PASSING_CONDITIONS.contains(&code) {
+                return server_error(code, &text);
+            }
         }
         match err.kind() {
             RK::AuthenticationFailed | RK::Server(SK::NoPerm) => {

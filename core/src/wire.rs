@@ -100,17 +100,9 @@ pub(crate) fn encode(args: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// The error kinds of `From<redis::RedisError>`, by the reply's error code.
-/// Server error texts name the command, never its arguments.
+/// The error of an error reply, by its code (as `From<redis::RedisError>`).
 pub(crate) fn server_error(text: &str) -> Error {
-    let code = text.split_whitespace().next().unwrap_or("");
-    match code {
-        "NOAUTH" | "WRONGPASS" | "NOPERM" => Error::new(ErrorKind::Auth, format!("Redis refused the credentials or the command ({text})")),
-        "READONLY" | "LOADING" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "MOVED" | "ASK" => {
-            Error::temporary(ErrorKind::Connection, format!("Redis is failing over or loading ({text})"))
-        }
-        _ => Error::unexpected(format!("unexpected Redis reply ({text})")),
-    }
+    crate::error::server_error(text.split_whitespace().next().unwrap_or(""), text)
 }
 
 /// What a handshake command's reply means: `Err` fails the connection.
@@ -452,6 +444,10 @@ mod tests {
         assert_eq!(server_error("NOPERM this user has no permissions to run the 'getex' command").kind(), ErrorKind::Auth);
         assert!(server_error("LOADING Redis is loading").is_temporary());
         assert_eq!(server_error("ERR whatever").kind(), ErrorKind::Unexpected);
+        for passing in ["NOREPLICAS Not enough good replicas to write.", "OOM command not allowed", "BUSY Redis is busy", "MISCONF x"] {
+            assert!(server_error(passing).is_temporary(), "{passing}");
+            assert_eq!(server_error(passing).kind(), ErrorKind::Connection, "{passing}");
+        }
     }
 
     /// A load of a valid id on a store whose Redis is never contacted: the

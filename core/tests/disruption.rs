@@ -185,3 +185,56 @@ fn a_blocking_save_on_a_server_that_lost_its_scripts_sends_the_script() {
     assert!(matches!(blocking.save(&id, &mut loaded.baseline, &loaded.data).unwrap(), sessionkeeper_core::SaveOutcome::Saved { .. }));
     assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("y"), Some(&Value::Int(2)));
 }
+
+/// A server that cannot take writes for now: too few replicas under
+/// `min-replicas-to-write` (which refuses even a load's GETEX) or out of
+/// memory under `noeviction`. Temporary connection errors for async and
+/// blocking callers alike, so fail-open adapters treat them as Redis being
+/// down; the store works again once the condition passes.
+#[test]
+fn a_server_refusing_writes_for_now_is_a_temporary_connection_error() {
+    let Some((url, _)) = Target::Standalone.url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let blocking = BlockingStore::new(store.clone());
+    let (id, _) = block_on(store.create(&data(&[("x", 1.into())]))).unwrap();
+    let mut admin = redis_conn(&url);
+    let passing = |err: sessionkeeper_core::Error, what: &str| {
+        assert_eq!(err.kind(), ErrorKind::Connection, "{what}: {err}");
+        assert!(err.is_temporary(), "{what}: {err}");
+    };
+    for (step, (setting, refused, normal, loads_refused)) in
+        [("min-replicas-to-write", "1", "0", true), ("maxmemory", "1", "0", false)].into_iter().enumerate()
+    {
+        let mut loaded = blocking.load(&id).unwrap().unwrap();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg(setting).arg(refused).query(&mut admin).unwrap();
+        // Put back even when an assertion fails, or every later test fails too.
+        let _normal_again = ConfigReset { url: url.clone(), setting, value: normal };
+        if loads_refused {
+            passing(blocking.load(&id).unwrap_err(), &format!("{setting}: blocking load"));
+            passing(block_on(store.load(&id)).unwrap_err(), &format!("{setting}: load"));
+        } else {
+            assert!(blocking.load(&id).unwrap().is_some(), "{setting}: loads still work");
+        }
+        loaded.data.insert("step".into(), (step as i64).into());
+        let mut baseline = loaded.baseline.clone();
+        passing(blocking.save(&id, &mut baseline, &loaded.data).unwrap_err(), &format!("{setting}: blocking save"));
+        passing(block_on(store.save(&id, &mut loaded.baseline, &loaded.data)).unwrap_err(), &format!("{setting}: save"));
+        passing(block_on(store.create(&data(&[("n", 1.into())]))).unwrap_err(), &format!("{setting}: create"));
+        drop(_normal_again);
+        assert!(matches!(blocking.save(&id, &mut baseline, &loaded.data), Ok(sessionkeeper_core::SaveOutcome::Saved { .. })));
+    }
+    assert_eq!(blocking.load(&id).unwrap().unwrap().data.get("step"), Some(&Value::Int(1)));
+}
+
+struct ConfigReset {
+    url: String,
+    setting: &'static str,
+    value: &'static str,
+}
+
+impl Drop for ConfigReset {
+    fn drop(&mut self) {
+        let _: redis::RedisResult<()> =
+            redis::cmd("CONFIG").arg("SET").arg(self.setting).arg(self.value).query(&mut redis_conn(&self.url));
+    }
+}
