@@ -133,6 +133,13 @@ pub(crate) fn get_command(key: &str, idle_ms: u64) -> Vec<u8> {
     }
 }
 
+/// The server takes no writes for now (`NOREPLICAS` under
+/// `min-replicas-to-write`), which refuses even a load's `GETEX`: the load is
+/// read with a plain `GET` instead (`Sliding::read_only`).
+pub(crate) fn refuses_writes(reply: &Reply) -> bool {
+    matches!(reply, Reply::Error(e) if e.starts_with("NOREPLICAS"))
+}
+
 /// A `GET`/`GETEX` reply: the stored string, or `None` for a missing key or
 /// one holding another type (a hash, list, ... under our key name is no
 /// session).
@@ -225,6 +232,8 @@ pub struct Load {
 /// Which command of a load is in flight.
 enum LoadStep {
     Get,
+    /// A plain `GET`: the server refused the `GETEX` (`refuses_writes`).
+    ReadOnly,
     /// `PEXPIREAT`/`PERSIST`: the expiry the `GETEX` set is not the one the
     /// rules give (the session has its own window, or its deadline falls
     /// inside the window).
@@ -297,8 +306,12 @@ impl Load {
     pub fn finish(mut self, reply: Reply) -> Finish<Load, Option<Loaded>> {
         let store = self.store.clone();
         match std::mem::replace(&mut self.step, LoadStep::Get) {
-            LoadStep::Get => {
-                let sliding = get_reply(reply).and_then(|bytes| Sliding::after_get(bytes, self.expiry));
+            LoadStep::Get if refuses_writes(&reply) => self.then(|key| get_command(key, 0), LoadStep::ReadOnly),
+            step @ (LoadStep::Get | LoadStep::ReadOnly) => {
+                let sliding = get_reply(reply).and_then(|bytes| match step {
+                    LoadStep::ReadOnly => Sliding::read_only(bytes, self.expiry),
+                    _ => Sliding::after_get(bytes, self.expiry),
+                });
                 let sliding = store.timed(self.started, sliding);
                 match sliding {
                     Ok(Sliding::Missing) => Finish::Done(store.count_load(Some(&self.key), Ok(None))),
@@ -487,6 +500,22 @@ mod tests {
         let bytes = record(&[("m:codec", codec), ("m:created", b"1000"), ("a:n", b"\x01")]);
         let loaded = done(load_on(&[("idle_ttl", "60")]).finish(Reply::Bulk(bytes))).unwrap().unwrap();
         assert_eq!(loaded.data.get("n"), Some(&crate::Value::Int(1)));
+    }
+
+    #[test]
+    fn a_getex_refused_for_now_is_read_with_a_plain_get_and_no_follow_up() {
+        let refused = Reply::Error("NOREPLICAS Not enough good replicas to write.".into());
+        let get = follow_up(load_on(&[("idle_ttl", "60")]).finish(refused.clone()));
+        assert!(get.command().starts_with(b"*2\r\n$3\r\nGET\r\n"), "{:?}", String::from_utf8_lossy(get.command()));
+        // Its own window differs from the store's: a sliding load would correct
+        // the expiry; a read-only one cannot, and does not try.
+        let bytes = record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("m:idle", b"5000"), ("a:n", b"\x01")]);
+        let loaded = done(get.finish(Reply::Bulk(bytes))).unwrap().unwrap();
+        assert_eq!(loaded.data.get("n"), Some(&crate::Value::Int(1)));
+        // Past its deadline: no session, and no DEL it could not do.
+        let get = follow_up(load_on(&[("idle_ttl", "60")]).finish(refused));
+        let bytes = record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("m:deadline", b"2000")]);
+        assert!(done(get.finish(Reply::Bulk(bytes))).unwrap().is_none());
     }
 
     #[test]

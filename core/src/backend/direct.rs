@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Credentials, Topology};
 use crate::error::{Error, ErrorKind, Result};
+use super::GetMode;
 use crate::runtime::Interrupt;
 use crate::wire::{self, encode, Address as Target, Reply};
 
@@ -70,12 +71,17 @@ impl Direct {
     }
 
     /// `GETEX key PX idle_ms` (`GET` when `idle_ms` is 0): the stored string,
-    /// or `None` for a missing key or one holding another type.
+    /// or `None` for a missing key or one holding another type; a plain `GET`
+    /// when the server refuses the `GETEX` for now (`GetMode::ReadOnly`).
     ///
     /// With an `interrupt`, tripping it from another thread shuts the socket
     /// down, which ends the wait at once (Ruby's unblocking function).
-    pub fn get(&self, key: &str, idle_ms: u64, interrupt: Option<&Interrupt>) -> Result<Option<Vec<u8>>> {
-        wire::get_reply(self.request(&wire::get_command(key, idle_ms), interrupt)?)
+    pub fn get(&self, key: &str, idle_ms: u64, interrupt: Option<&Interrupt>) -> Result<(Option<Vec<u8>>, GetMode)> {
+        let reply = self.request(&wire::get_command(key, idle_ms), interrupt)?;
+        if wire::refuses_writes(&reply) {
+            return Ok((wire::get_reply(self.request(&wire::get_command(key, 0), interrupt)?)?, GetMode::ReadOnly));
+        }
+        Ok((wire::get_reply(reply)?, GetMode::Sliding))
     }
 
     /// `EVALSHA sha 1 key args...` of a script returning an integer; a

@@ -68,6 +68,14 @@ pub(crate) fn wall_clock_ms() -> i64 {
 
 /// What a plain load's `GETEX` found, and what is left to do: the rules a
 /// load script would apply in the same step, applied from the record read.
+/// How a load's reply was read: by the `GETEX` that slides the expiry, or,
+/// while the server takes no writes, by a plain `GET` (`Sliding::read_only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GetMode {
+    Sliding,
+    ReadOnly,
+}
+
 pub(crate) enum Sliding {
     Missing,
     /// Past its absolute deadline: delete it, report no session.
@@ -87,6 +95,18 @@ impl Sliding {
             Sliding::Found { record, correction: None } => Ok(Some(record)),
             other => Err(other),
         }
+    }
+
+    /// After the plain `GET` that replaces a load's `GETEX` refused while
+    /// the server takes no writes (`NOREPLICAS`, see `wire::refuses_writes`):
+    /// the session as stored, its expiry neither slid nor corrected, and one
+    /// past its deadline missing (it cannot be deleted now). Users stay
+    /// logged in while the replicas are away; their saves fail meanwhile.
+    pub fn read_only(reply: Option<Vec<u8>>, expiry: Expiry) -> Result<Sliding> {
+        Ok(match Sliding::after_get(reply, Expiry { getex_ms: 0, ..expiry })? {
+            Sliding::Found { record, .. } => Sliding::Found { record, correction: None },
+            Sliding::Missing | Sliding::PastDeadline => Sliding::Missing,
+        })
     }
 
     /// `expiry`: the `GETEX` slid by `getex_ms` (0: a plain `GET`, the
@@ -206,7 +226,11 @@ impl Backend {
         // The rare follow-up commands go through the runtime.
         use crate::runtime::block_on_unless_interrupted as on_runtime;
         let finish = || -> Result<Option<Record>> {
-            match Sliding::after_get(direct.get(key, expiry.getex_ms, interrupt)?, expiry)?.without_follow_up() {
+            let sliding = match direct.get(key, expiry.getex_ms, interrupt)? {
+                (reply, GetMode::Sliding) => Sliding::after_get(reply, expiry)?,
+                (reply, GetMode::ReadOnly) => Sliding::read_only(reply, expiry)?,
+            };
+            match sliding.without_follow_up() {
                 Ok(record) => Ok(record),
                 Err(sliding) => on_runtime(r.finish_sliding(key, sliding), interrupt),
             }

@@ -24,7 +24,7 @@ use redis::{
 use super::direct::Direct;
 use super::layout::{decode_record, Stored};
 use super::scripts::SCRIPTS;
-use super::{Expiry, Record, Sliding, Swap, Updated};
+use super::{Expiry, GetMode, Record, Sliding, Swap, Updated};
 use crate::config::{Config, Credentials, HostPort, Topology};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -325,21 +325,32 @@ impl RedisBackend {
 
     async fn load_sliding(&self, key: &str, expiry: Expiry) -> Result<Option<Record>> {
         let idle_ms = expiry.getex_ms;
-        let reply: Option<Vec<u8>> = self
+        let (reply, mode) = self
             .run(|mut c| async move {
                 let mut cmd = if idle_ms > 0 { redis::cmd("GETEX") } else { redis::cmd("GET") };
                 cmd.arg(key);
                 if idle_ms > 0 {
                     cmd.arg("PX").arg(idle_ms);
                 }
-                match cmd.query_async(&mut c).await {
+                let mut mode = GetMode::Sliding;
+                let mut reply = cmd.query_async(&mut c).await;
+                if matches!(&reply, Err(e) if e.code() == Some("NOREPLICAS")) {
+                    // No writes for now, not even the GETEX (wire::refuses_writes).
+                    mode = GetMode::ReadOnly;
+                    reply = redis::cmd("GET").arg(key).query_async(&mut c).await;
+                }
+                match reply {
                     // A hash, list, ... under our key name is no session.
-                    Err(e) if e.code() == Some("WRONGTYPE") => Ok(None),
-                    other => other,
+                    Err(e) if e.code() == Some("WRONGTYPE") => Ok((None, mode)),
+                    other => other.map(|r: Option<Vec<u8>>| (r, mode)),
                 }
             })
             .await?;
-        self.finish_sliding(key, Sliding::after_get(reply, expiry)?).await
+        let sliding = match mode {
+            GetMode::Sliding => Sliding::after_get(reply, expiry)?,
+            GetMode::ReadOnly => Sliding::read_only(reply, expiry)?,
+        };
+        self.finish_sliding(key, sliding).await
     }
 
     /// The follow-up a plain load's `GETEX` left: a session past its
