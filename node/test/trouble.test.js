@@ -105,6 +105,34 @@ describe('Redis paused longer than command_timeout', { skip: skip || (!standalon
   })
 })
 
+describe('Redis taking no writes for now (NOREPLICAS)', { skip: skip || (!standalone && 'no standalone Redis') }, () => {
+  it('loads still read the session over the event-loop socket; fail-open drops the writes', async () => {
+    const store = h.newStore(standalone, 'noreplicas', { failOpen: true })
+    const events = []
+    store.on('failopen', (err, op) => events.push([op, err.code, err.temporary]))
+    const app = await h.startExpress(store)
+    const c = new h.Client(app.url)
+    const writes = (n) => h.redisCli(standalone, ['CONFIG', 'SET', 'min-replicas-to-write', String(n)])
+    try {
+      await c.get('/login?user=alice')
+      await c.get('/inc')
+      await writes(1)
+      const who = await c.get('/whoami')
+      assert.equal(who.status, 200)
+      assert.equal(who.body.user, 'alice', 'still logged in')
+      const inc = await c.get('/inc')
+      assert.equal(inc.status, 200)
+      assert.deepEqual(events, [['set', 'SESSIONKEEPER_CONNECTION', true]])
+      await writes(0)
+      const after = await c.get('/whoami')
+      assert.deepEqual([after.body.user, after.body.n], ['alice', 1], 'the write made meanwhile was dropped')
+    } finally {
+      await writes(0)
+      await app.close()
+    }
+  })
+})
+
 describe('an oversized session', { skip: h.noRedis() }, () => {
   it('reaches express-session as SESSIONKEEPER_TOO_LARGE and keeps what was stored', async () => {
     const store = h.newStore(h.topologies()[0], 'too-large', { max_size: 2000 })
