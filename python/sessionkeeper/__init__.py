@@ -31,7 +31,11 @@ from ._native import (
     unsign_cookie,
 )
 
+from ._green import notice_gevent as _notice_gevent
+
 __version__ = "0.1.0"
+
+_notice_gevent()
 
 __all__ = [
     "Store",

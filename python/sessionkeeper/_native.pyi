@@ -4,7 +4,7 @@ tests/test_stubs.py checks that every name and signature here matches the
 compiled module, so keep the two in step.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Literal, Optional, Union, final
 
@@ -23,6 +23,9 @@ def is_valid_id(id: str) -> bool:
 
 def decode_msgpack(data: bytes) -> dict[str, Any]:
     """Decodes a MessagePack map (a peer store's session) with the engine's value rules."""
+
+def _run_waits_with(runner: Callable[[Callable[[], None]], None]) -> None:
+    """From now on, the sync Store waits for Redis through ``runner(fn)`` (gevent's hub thread pool)."""
 
 def sign_cookie(id: str, secret: Union[str, bytes]) -> str:
     """The shared-mode cookie value ``s:<id>.<HMAC-SHA256>`` (express-session's format).

@@ -7,6 +7,7 @@ mod async_store;
 mod convert;
 mod cookie;
 mod error;
+mod green;
 mod store;
 
 use pyo3::prelude::*;
@@ -45,6 +46,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_msgpack, m)?)?;
     m.add_function(wrap_pyfunction!(cookie::sign_cookie, m)?)?;
     m.add_function(wrap_pyfunction!(cookie::unsign_cookie, m)?)?;
+    m.add_function(wrap_pyfunction!(green::_run_waits_with, m)?)?;
     m.add("OPTION_NAMES", sessionkeeper_core::config::OPTION_NAMES.to_vec())?;
     Ok(())
 }

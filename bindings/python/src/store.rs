@@ -1,7 +1,8 @@
 //! The synchronous `Store`. Every call takes owned copies of its arguments
 //! (ids as `String`, session data converted to engine values) while attached
-//! to the interpreter, then waits for Redis inside `py.detach`, so other
-//! Python threads run meanwhile; results are converted after re-attaching.
+//! to the interpreter, then waits for Redis detached from it (`green::wait`:
+//! on this thread, or in gevent's thread pool under gevent), so other Python
+//! threads run meanwhile; results are converted after re-attaching.
 
 use std::sync::Mutex;
 
@@ -11,6 +12,7 @@ use sessionkeeper_core::{BlockingStore, LegacyKey, LegacyValue, Loaded as CoreLo
 
 use crate::convert;
 use crate::error::IntoPyResult;
+use crate::green;
 
 /// What a session held when it was read, as stored. Opaque: keep the one
 /// `load` (or `create`/`insert`) returned and pass it to `save`, which
@@ -187,7 +189,8 @@ impl Store {
 
     /// Reads a session and slides its expiry. None when there is none.
     fn load(&self, py: Python<'_>, id: String) -> PyResult<Option<Loaded>> {
-        let out = py.detach(|| self.inner.load(&id)).py_err(py)?;
+        let store = self.inner.clone();
+        let out = green::wait(py, move || store.load(&id))?;
         loaded_to_py(py, out)
     }
 
@@ -198,8 +201,8 @@ impl Store {
     fn save(&self, py: Python<'_>, id: String, baseline: &Bound<'_, Baseline>, data: &Bound<'_, PyAny>) -> PyResult<&'static str> {
         let data = convert::data_from_py(data)?;
         let shared = baseline.get();
-        let mut working = shared.snapshot();
-        let outcome = py.detach(|| self.inner.save(&id, &mut working, &data)).py_err(py)?;
+        let (store, mut working) = (self.inner.clone(), shared.snapshot());
+        let (outcome, working) = green::wait(py, move || Ok((store.save(&id, &mut working, &data)?, working)))?;
         if matches!(outcome, SaveOutcome::Saved { .. }) {
             shared.replace(working);
         }
@@ -209,7 +212,8 @@ impl Store {
     /// Stores `data` under a new id. Returns `(id, baseline)`.
     fn create<'py>(&self, py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
         let data = convert::data_from_py(data)?;
-        let (id, baseline) = py.detach(|| self.inner.create(&data)).py_err(py)?;
+        let store = self.inner.clone();
+        let (id, baseline) = green::wait(py, move || store.create(&data))?;
         PyTuple::new(py, [id.into_pyobject(py)?.into_any(), Bound::new(py, Baseline::new(baseline))?.into_any()])
     }
 
@@ -217,30 +221,35 @@ impl Store {
     /// baseline, or None when one exists (nothing was overwritten).
     fn insert(&self, py: Python<'_>, id: String, data: &Bound<'_, PyAny>) -> PyResult<Option<Baseline>> {
         let data = convert::data_from_py(data)?;
-        let out = py.detach(|| self.inner.insert(&id, &data)).py_err(py)?;
+        let store = self.inner.clone();
+        let out = green::wait(py, move || store.insert(&id, &data))?;
         Ok(out.map(Baseline::new))
     }
 
     /// Deletes a session. False when there was none.
     fn destroy(&self, py: Python<'_>, id: String) -> PyResult<bool> {
-        py.detach(|| self.inner.destroy(&id)).py_err(py)
+        let store = self.inner.clone();
+        green::wait(py, move || store.destroy(&id))
     }
 
     /// Slides a session's expiry without reading it. False when it is gone.
     fn touch(&self, py: Python<'_>, id: String) -> PyResult<bool> {
-        py.detach(|| self.inner.touch(&id)).py_err(py)
+        let store = self.inner.clone();
+        green::wait(py, move || store.touch(&id))
     }
 
     /// Whether a live session has this id (does not slide its expiry).
     fn exists(&self, py: Python<'_>, id: String) -> PyResult<bool> {
-        py.detach(|| self.inner.exists(&id)).py_err(py)
+        let store = self.inner.clone();
+        green::wait(py, move || store.exists(&id))
     }
 
     /// Moves a session to a new id (keeping data, creation time and deadline)
     /// and deletes the old one. Returns the new id, or None when there was
     /// no session.
     fn renew(&self, py: Python<'_>, id: String) -> PyResult<Option<String>> {
-        py.detach(|| self.inner.renew(&id)).py_err(py)
+        let store = self.inner.clone();
+        green::wait(py, move || store.renew(&id))
     }
 
     /// Migration: the value a peer store wrote for `id`, looked up at each of
@@ -248,7 +257,8 @@ impl Store {
     /// each. Returns `(index of the source, bytes)` or None.
     fn legacy_read<'py>(&self, py: Python<'py>, id: String, sources: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let sources = legacy_keys_from_py(sources)?;
-        let out = py.detach(|| self.inner.legacy_read(&id, &sources)).py_err(py)?;
+        let store = self.inner.clone();
+        let out = green::wait(py, move || store.legacy_read(&id, &sources))?;
         legacy_value_to_py(py, out)
     }
 
@@ -258,14 +268,16 @@ impl Store {
     fn legacy_migrate(&self, py: Python<'_>, id: String, sources: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<Option<Baseline>> {
         let sources = legacy_keys_from_py(sources)?;
         let data = convert::data_from_py(data)?;
-        let out = py.detach(|| self.inner.legacy_migrate(&id, &sources, &data)).py_err(py)?;
+        let store = self.inner.clone();
+        let out = green::wait(py, move || store.legacy_migrate(&id, &sources, &data))?;
         Ok(out.map(Baseline::new))
     }
 
     /// Migration: deletes the peer's keys for `id`.
     fn legacy_delete(&self, py: Python<'_>, id: String, sources: &Bound<'_, PyAny>) -> PyResult<()> {
         let sources = legacy_keys_from_py(sources)?;
-        py.detach(|| self.inner.legacy_delete(&id, &sources)).py_err(py)
+        let store = self.inner.clone();
+        green::wait(py, move || store.legacy_delete(&id, &sources))
     }
 
     /// Counters and round-trip latency since the store was opened.
