@@ -109,6 +109,21 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
       for (const [i, k] of keys.entries()) assert.equal(all[k], String(i), k)
     })
 
+    it('Session#reload reads the stored session, and the save then writes only what changed after it', async () => {
+      const c = new h.Client(app.url)
+      await c.get('/login')
+      await c.get('/inc')
+      const slow = c.get('/reload-then-set?before=150&after=250&a=1')
+      await h.sleep(50)
+      await c.get('/inc') // before the reload: the reload sees n = 2
+      await h.sleep(200)
+      await c.get('/inc') // after it: n = 3 must survive the slow request's save
+      const reloaded = await slow
+      assert.equal(reloaded.body.n, 2, 'the reload read the stored session')
+      const { body } = await c.get('/whoami')
+      assert.deepEqual([body.n, body.data.a, body.user], [3, '1', 'alice'])
+    })
+
     it('a save after a logout does not bring the session back', async () => {
       const c = new h.Client(app.url)
       await c.get('/login')

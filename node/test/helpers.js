@@ -135,6 +135,19 @@ async function startExpress (store, sessionOptions = {}) {
     for (const [k, v] of Object.entries(rest)) req.session[k] = v
     res.json(state(req))
   })
+  // Waits `before` ms, reloads the session from the store
+  // (express-session's Session#reload), waits `after` ms, then sets the
+  // other query parameters.
+  app.get('/reload-then-set', async (req, res, next) => {
+    const { before, after, ...rest } = req.query
+    await sleep(Number(before))
+    req.session.reload(async (err) => {
+      if (err) return next(err)
+      await sleep(Number(after))
+      for (const [k, v] of Object.entries(rest)) req.session[k] = v
+      res.json(state(req))
+    })
+  })
   app.get('/unset', (req, res) => {
     for (const k of Object.keys(req.query)) delete req.session[k]
     res.json(state(req))
