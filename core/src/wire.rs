@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::backend::{scripts, Record, Sliding, Updated};
+use crate::backend::{scripts, GetMode, Record, Sliding, Updated};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Baseline, Loaded, PreparedSave, SaveOutcome, Store};
 
@@ -308,10 +308,8 @@ impl Load {
         match std::mem::replace(&mut self.step, LoadStep::Get) {
             LoadStep::Get if refuses_writes(&reply) => self.then(|key| get_command(key, 0), LoadStep::ReadOnly),
             step @ (LoadStep::Get | LoadStep::ReadOnly) => {
-                let sliding = get_reply(reply).and_then(|bytes| match step {
-                    LoadStep::ReadOnly => Sliding::read_only(bytes, self.expiry),
-                    _ => Sliding::after_get(bytes, self.expiry),
-                });
+                let mode = if matches!(step, LoadStep::ReadOnly) { GetMode::ReadOnly } else { GetMode::Sliding };
+                let sliding = get_reply(reply).and_then(|bytes| mode.sliding(bytes, self.expiry));
                 let sliding = store.timed(self.started, sliding);
                 match sliding {
                     Ok(Sliding::Missing) => Finish::Done(store.count_load(Some(&self.key), Ok(None))),

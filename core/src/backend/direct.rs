@@ -19,9 +19,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::GetMode;
 use crate::config::{Config, Credentials, Topology};
 use crate::error::{Error, ErrorKind, Result};
-use super::GetMode;
 use crate::runtime::Interrupt;
 use crate::wire::{self, encode, Address as Target, Reply};
 

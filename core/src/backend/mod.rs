@@ -66,8 +66,6 @@ pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
-/// What a plain load's `GETEX` found, and what is left to do: the rules a
-/// load script would apply in the same step, applied from the record read.
 /// How a load's reply was read: by the `GETEX` that slides the expiry, or,
 /// while the server takes no writes, by a plain `GET` (`Sliding::read_only`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +74,18 @@ pub(crate) enum GetMode {
     ReadOnly,
 }
 
+impl GetMode {
+    /// What a load's reply, read this way, leaves to do.
+    pub fn sliding(self, reply: Option<Vec<u8>>, expiry: Expiry) -> Result<Sliding> {
+        match self {
+            GetMode::Sliding => Sliding::after_get(reply, expiry),
+            GetMode::ReadOnly => Sliding::read_only(reply, expiry),
+        }
+    }
+}
+
+/// What a plain load's `GETEX` found, and what is left to do: the rules a
+/// load script would apply in the same step, applied from the record read.
 pub(crate) enum Sliding {
     Missing,
     /// Past its absolute deadline: delete it, report no session.
@@ -226,11 +236,8 @@ impl Backend {
         // The rare follow-up commands go through the runtime.
         use crate::runtime::block_on_unless_interrupted as on_runtime;
         let finish = || -> Result<Option<Record>> {
-            let sliding = match direct.get(key, expiry.getex_ms, interrupt)? {
-                (reply, GetMode::Sliding) => Sliding::after_get(reply, expiry)?,
-                (reply, GetMode::ReadOnly) => Sliding::read_only(reply, expiry)?,
-            };
-            match sliding.without_follow_up() {
+            let (reply, mode) = direct.get(key, expiry.getex_ms, interrupt)?;
+            match mode.sliding(reply, expiry)?.without_follow_up() {
                 Ok(record) => Ok(record),
                 Err(sliding) => on_runtime(r.finish_sliding(key, sliding), interrupt),
             }

@@ -346,11 +346,7 @@ impl RedisBackend {
                 }
             })
             .await?;
-        let sliding = match mode {
-            GetMode::Sliding => Sliding::after_get(reply, expiry)?,
-            GetMode::ReadOnly => Sliding::read_only(reply, expiry)?,
-        };
-        self.finish_sliding(key, sliding).await
+        self.finish_sliding(key, mode.sliding(reply, expiry)?).await
     }
 
     /// The follow-up a plain load's `GETEX` left: a session past its
