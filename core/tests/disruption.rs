@@ -194,7 +194,7 @@ fn a_blocking_save_on_a_server_that_lost_its_scripts_sends_the_script() {
 /// GETEX is refused), so nobody is logged out; the store works again once
 /// the condition passes.
 #[test]
-fn a_server_refusing_writes_for_now_is_a_temporary_connection_error() {
+fn a_server_taking_no_writes_fails_writes_temporarily_and_still_serves_loads() {
     let Some((url, _)) = Target::Standalone.url() else { return };
     let store = Target::Standalone.store(&[]).unwrap();
     let blocking = BlockingStore::new(store.clone());
