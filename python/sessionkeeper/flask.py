@@ -344,6 +344,12 @@ class SessionInterface(_FlaskSessionInterface):
             "httponly": self.get_cookie_httponly(app),
         }
 
+    def _delete_cookie(self, app: Flask, session: Session, response: Response) -> None:
+        """Tells the browser to drop the cookie; the response then varies by it."""
+        response.delete_cookie(self.get_cookie_name(app), **self._cookie_attributes(app))
+        if not session.accessed:  # else save_session added it already
+            response.vary.add("Cookie")
+
     def _unavailable(self, app: Flask, what: str, error: _errors.Error) -> None:
         """Fail open (log) or closed (raise) on a Redis outage."""
         if not self.fail_open(app):
@@ -392,7 +398,6 @@ class SessionInterface(_FlaskSessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, Session), "sessionkeeper.flask.SessionInterface got a foreign session object"
-        name = self.get_cookie_name(app)
         if session.accessed:
             response.vary.add("Cookie")
         if session.unavailable:
@@ -411,9 +416,7 @@ class SessionInterface(_FlaskSessionInterface):
                         store.destroy(session.sid)
                     except _UNAVAILABLE as e:
                         self._unavailable(app, "destroying the session", e)
-                response.delete_cookie(name, **self._cookie_attributes(app))
-                if not session.accessed:  # else added above
-                    response.vary.add("Cookie")
+                self._delete_cookie(app, session, response)
             return
 
         try:
@@ -429,9 +432,7 @@ class SessionInterface(_FlaskSessionInterface):
                 if outcome == "gone":
                     # Destroyed or expired meanwhile: a logout stays a logout.
                     log.info("sessionkeeper: the session ended during the request; its changes were dropped")
-                    response.delete_cookie(name, **self._cookie_attributes(app))
-                    if not session.accessed:  # else added above
-                        response.vary.add("Cookie")
+                    self._delete_cookie(app, session, response)
                     return
                 if outcome == "saved":
                     session.modified = True
@@ -442,7 +443,7 @@ class SessionInterface(_FlaskSessionInterface):
         if not self.should_set_cookie(app, session):
             return
         response.set_cookie(
-            name,
+            self.get_cookie_name(app),
             self._cookie_value(app, session.sid),
             expires=self.get_expiration_time(app, session),
             **self._cookie_attributes(app),
