@@ -137,7 +137,12 @@ pub(crate) fn get_command(key: &str, idle_ms: u64) -> Vec<u8> {
 /// `min-replicas-to-write`), which refuses even a load's `GETEX`: the load is
 /// read with a plain `GET` instead (`Sliding::read_only`).
 pub(crate) fn refuses_writes(reply: &Reply) -> bool {
-    matches!(reply, Reply::Error(e) if e.starts_with("NOREPLICAS"))
+    matches!(reply, Reply::Error(e) if e.split_whitespace().next().is_some_and(refuses_writes_code))
+}
+
+/// `refuses_writes` by the error reply's code (redis-rs gives it apart).
+pub(crate) fn refuses_writes_code(code: &str) -> bool {
+    code == "NOREPLICAS"
 }
 
 /// A `GET`/`GETEX` reply: the stored string, or `None` for a missing key or

@@ -334,7 +334,7 @@ impl RedisBackend {
                 }
                 let mut mode = GetMode::Sliding;
                 let mut reply = cmd.query_async(&mut c).await;
-                if matches!(&reply, Err(e) if e.code() == Some("NOREPLICAS")) {
+                if matches!(&reply, Err(e) if e.code().is_some_and(crate::wire::refuses_writes_code)) {
                     // No writes for now, not even the GETEX (wire::refuses_writes).
                     mode = GetMode::ReadOnly;
                     reply = redis::cmd("GET").arg(key).query_async(&mut c).await;
