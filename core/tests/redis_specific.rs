@@ -172,6 +172,31 @@ fn stored_layout_is_readable_with_redis_cli() {
 }
 
 #[test]
+fn a_msgpack_record_leaves_its_codec_unnamed_and_one_that_names_it_still_reads() {
+    let Some(url) = standalone_url() else { return };
+    let store = Target::Standalone.store(&[]).unwrap();
+    let mut conn = redis_conn(&url);
+    let (id, _) = block_on(store.create(&data(&[("user_id", 42.into())]))).unwrap();
+    let key = storage_key(&store.config().key_prefix, &id).unwrap();
+    let stored: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    let fields = read_record(&stored);
+    assert!(!fields.contains_key("m:codec"), "{fields:?}");
+    assert_eq!(fields["a:user_id"].as_bytes(), b"\x2a");
+
+    // A record that names msgpack (as every record did before) loads and saves alike.
+    let named = write_record(&[("m:codec", b"msgpack"), ("m:created", b"1000"), ("a:n", b"\x01")]);
+    let _: () = redis::cmd("SET").arg(&key).arg(&named).query(&mut conn).unwrap();
+    let mut loaded = block_on(store.load(&id)).unwrap().unwrap();
+    assert_eq!(loaded.data.get("n"), Some(&1.into()));
+    loaded.data.insert("n".into(), 2.into());
+    assert!(matches!(block_on(store.save(&id, &mut loaded.baseline, &loaded.data)).unwrap(), SaveOutcome::Saved { .. }));
+    let stored: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+    let fields = read_record(&stored);
+    assert_eq!(fields["m:codec"], "msgpack");
+    assert_eq!(fields["a:n"].as_bytes(), b"\x02");
+}
+
+#[test]
 fn a_corrupt_value_is_reported_and_removed() {
     let Some(url) = standalone_url() else { return };
     let store = Target::Standalone.store(&[]).unwrap();
