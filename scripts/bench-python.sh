@@ -6,7 +6,8 @@
 #
 # Builds our package in RELEASE into its own venv (bench/python/.venv; the
 # test venv python/.venv keeps its debug build), then runs
-# bench/python/bench.py under scripts/with-redis.sh standalone. Markdown
+# bench/python/bench.py and bench/python/memory.py under scripts/with-redis.sh
+# standalone. Markdown
 # tables go to stdout, per-batch lines to stderr; with BENCH_OUT=<dir> both
 # are also kept there with a JSON of every batch.
 set -euo pipefail
@@ -41,7 +42,9 @@ if [ "$(cat "$venv/.sessionkeeper.sha256" 2>/dev/null)" != "$src_hash" ]; then
   echo "bench-python: built in $((SECONDS - started))s" >&2
 fi
 
-cmd=(scripts/with-redis.sh standalone -- timeout 3600 "$venv/bin/python" bench/python/bench.py)
+# The speed benchmark, then the memory one (each store in a fresh process).
+py=$venv/bin/python
+cmd=(scripts/with-redis.sh standalone -- bash -c "timeout 3600 '$py' bench/python/bench.py && echo && timeout 3600 '$py' bench/python/memory.py")
 if [ -n "${BENCH_OUT:-}" ]; then
   mkdir -p "$BENCH_OUT"
   name=$(date +%Y%m%d-%H%M%S)

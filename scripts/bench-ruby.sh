@@ -7,10 +7,11 @@
 #   1. bench/ruby/inproc.rb      one process, interleaved blocks, minimal ActionDispatch stack:
 #                                ours vs redis-actionpack vs :cache_store (Redis, Memory)
 #   2. bench/ruby/puma_bench.rb  Puma (8 threads) under wrk, shared session, lost updates
+#   3. bench/ruby/memory.rb      each store in a fresh process: RSS, private memory, Redis bytes per session
 # Tables go to stdout and to bench/ruby/results/<time>-{inproc,puma}.{md,json}.
 #
-# Knobs: ROUNDS (3), BLOCKS, K, WARMUP (inproc.rb), DUR, WARM (puma_bench.rb),
-# CASES=ours,redis_store,cache_redis,cache_mem,mem_rtt (inproc; Puma: the first four), SK_RUBY_BENCH_ONLY=inproc|puma,
+# Knobs: ROUNDS (3), BLOCKS, K, WARMUP (inproc.rb), DUR, WARM (puma_bench.rb), SESSIONS (memory.rb),
+# CASES=ours,redis_store,cache_redis,cache_mem,mem_rtt (inproc; Puma: the first four), SK_RUBY_BENCH_ONLY=inproc|puma|memory,
 # SK_PORT_BASE (17050: Redis on that port) and BENCH_PORT (17080: Puma).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,11 @@ run() {
     echo "== bench-ruby: Puma, 8 threads, wrk (puma_bench.rb)"
     BENCH_JSON="$SK_RUBY_BENCH_RESULTS/$SK_RUBY_BENCH_STAMP-puma.json" timeout 3600 ruby -W0 bench/ruby/puma_bench.rb |
       tee "$SK_RUBY_BENCH_RESULTS/$SK_RUBY_BENCH_STAMP-puma.md"
+  fi
+  if [ -z "$only" ] || [ "$only" = memory ]; then
+    echo "== bench-ruby: memory, each store in a fresh process (memory.rb)"
+    BENCH_JSON="$SK_RUBY_BENCH_RESULTS/$SK_RUBY_BENCH_STAMP-memory.json" timeout 3600 ruby -W0 bench/ruby/memory.rb |
+      tee "$SK_RUBY_BENCH_RESULTS/$SK_RUBY_BENCH_STAMP-memory.md"
   fi
 }
 export -f run

@@ -8,6 +8,7 @@
 //   STORES=sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory,memory-rtt
 //     (an entry `sessionkeeper@/path/addon.node` runs our store on another
 //     build of the addon, for A/B comparisons)  MONITOR_REQUESTS=200
+//   MEMORY_SESSIONS=2000 MEMORY_ROUNDS=3 (MEMORY_ROUNDS=0: no memory pass)
 // Writes results/<time>.json and prints a Markdown table.
 //
 // Per run it records req/s, p50/p99 latency, errors, the load average,
@@ -16,7 +17,14 @@
 // request (INFO cpu: what a store costs the Redis every app server shares).
 // A separate, untimed pass counts the commands each client sends per request
 // with MONITOR (script-internal commands, marked "lua", excluded): the round
-// trips.
+// trips. A last, untimed pass measures memory: each store's app, fresh, after
+// a warm-up, then MEMORY_SESSIONS users (CONNECTIONS at a time) each logging
+// in, writing and reading: the app's RSS growth and peak RSS (the peak reset
+// through /proc/<pid>/clear_refs after the warm-up), its private dirty memory
+// (what each further worker costs; RSS also counts code that every worker
+// shares through the page cache), and the bytes the sessions take in Redis
+// (MEMORY USAGE summed over every key, per session). Medians of MEMORY_ROUNDS
+// fresh apps per store.
 
 const { execFile, spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -30,6 +38,8 @@ const DURATION = Number(env.DURATION || 10)
 const WARMUP = Number(env.WARMUP || 3)
 const CONNECTIONS = Number(env.CONNECTIONS || 10)
 const MONITOR_REQUESTS = Number(env.MONITOR_REQUESTS || 200)
+const MEMORY_SESSIONS = Number(env.MEMORY_SESSIONS || 2000)
+const MEMORY_ROUNDS = Number(env.MEMORY_ROUNDS ?? 3)
 const STORES = (env.STORES || 'sessionkeeper,sessionkeeper-14d,ioredis,node-redis,memory,memory-rtt').split(',')
 const ROUTES = (env.ROUTES || 'read,write').split(',')
 const REDIS_URL = env.REDIS_URL
@@ -104,6 +114,7 @@ async function startApp (spec) {
   return {
     base,
     cookie,
+    pid: child.pid,
     stop: () => new Promise((resolve) => {
       child.once('exit', resolve)
       child.kill('SIGTERM')
@@ -168,6 +179,61 @@ async function monitorPass (app, route) {
   }
 }
 
+function procKib (pid, file, field) {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/${file}`, 'utf8'))
+  if (!m) throw new Error(`no ${field} in /proc/${pid}/${file}`)
+  return Number(m[1])
+}
+
+async function get (url, cookie) {
+  const res = await fetch(url, cookie ? { headers: { cookie } } : {})
+  await res.text()
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`)
+  return res
+}
+
+// One user arriving: logs in (a new session), writes, reads.
+async function visit (base) {
+  const cookie = (await get(`${base}/login`)).headers.getSetCookie()[0].split(';')[0]
+  await get(`${base}/write`, cookie)
+  await get(`${base}/read`, cookie)
+}
+
+async function memoryPass (store, redis) {
+  const app = await startApp(store)
+  try {
+    await get(`${app.base}/read`, app.cookie)
+    await get(`${app.base}/write`, app.cookie)
+    await redis.flushdb()
+    const rssWarm = procKib(app.pid, 'status', 'VmRSS')
+    fs.writeFileSync(`/proc/${app.pid}/clear_refs`, '5') // resets VmHWM to the current RSS
+    let started = 0
+    await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
+      while (started++ < MEMORY_SESSIONS) await visit(app.base)
+    }))
+    const m = {
+      rssWarmKib: rssWarm,
+      rssGrowthKib: procKib(app.pid, 'status', 'VmRSS') - rssWarm,
+      peakKib: procKib(app.pid, 'status', 'VmHWM'),
+      privateDirtyKib: procKib(app.pid, 'smaps_rollup', 'Private_Dirty'),
+      cookieBytes: app.cookie.split('=')[1].length
+    }
+    const keys = []
+    let cursor = '0'
+    do {
+      const [next, batch] = await redis.scan(cursor, 'COUNT', 1000)
+      cursor = next
+      keys.push(...batch)
+    } while (cursor !== '0')
+    const usage = await redis.pipeline(keys.map((k) => ['memory', 'usage', k, 'samples', '0'])).exec()
+    m.redisBytesPerSession = usage.reduce((a, [, n]) => a + Number(n || 0), 0) / MEMORY_SESSIONS
+    m.redisKeysPerSession = keys.length / MEMORY_SESSIONS
+    return m
+  } finally {
+    await app.stop()
+  }
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
@@ -204,6 +270,27 @@ async function main () {
     }
   }
 
+  const memoryRuns = {}
+  const memoryStores = STORES.filter((s) => s !== 'memory-rtt')
+  if (MEMORY_ROUNDS > 0) {
+    const Redis = require('ioredis')
+    const redis = new Redis(REDIS_URL)
+    try {
+      for (let round = 0; round < MEMORY_ROUNDS; round++) {
+        for (const store of memoryStores) {
+          const m = await memoryPass(store, redis)
+          ;(memoryRuns[store] ||= []).push(m)
+          console.error(`memory ${store.padEnd(17)} warm ${(m.rssWarmKib / 1024).toFixed(1)} MiB  growth ${(m.rssGrowthKib / 1024).toFixed(1)} MiB  peak ${(m.peakKib / 1024).toFixed(1)} MiB  private dirty ${(m.privateDirtyKib / 1024).toFixed(1)} MiB  redis ${m.redisBytesPerSession.toFixed(0)} B/session`)
+        }
+      }
+    } finally {
+      redis.disconnect()
+    }
+  }
+  // The median of each figure (the peak depends on when the GC ran).
+  const memory = Object.fromEntries(Object.entries(memoryRuns).map(([store, ms]) =>
+    [store, Object.fromEntries(Object.keys(ms[0]).map((f) => [f, median(ms.map((m) => m[f]))]))]))
+
   const summary = {}
   for (const store of STORES) {
     for (const route of ROUTES) {
@@ -229,6 +316,8 @@ async function main () {
     load: { min: Math.min(...loads), median: median(loads), max: Math.max(...loads) },
     summary,
     monitor,
+    memory,
+    memoryConfig: { MEMORY_SESSIONS, MEMORY_ROUNDS },
     runs
   }
   fs.mkdirSync(path.join(__dirname, 'results'), { recursive: true })
@@ -273,7 +362,31 @@ function table (result) {
       }
     }
   }
+  lines.push(...memoryTable(result))
   return lines.join('\n')
+}
+
+function memoryTable ({ memory, memoryConfig }) {
+  if (!memory || !Object.keys(memory).length) return []
+  const mib = (kib) => (kib / 1024).toFixed(1)
+  const lines = ['', `Memory (${memoryConfig.MEMORY_SESSIONS} users, each logging in, writing and reading; each store's app fresh; medians of ${memoryConfig.MEMORY_ROUNDS} apps per store):`, '']
+  lines.push('| store | RSS after warm-up MiB | RSS growth MiB | peak RSS MiB | private dirty MiB | Redis bytes / session | Redis keys / session | cookie bytes |')
+  lines.push('|---|---|---|---|---|---|---|---|')
+  for (const [store, m] of Object.entries(memory)) {
+    lines.push(`| ${label(store)} | ${mib(m.rssWarmKib)} | ${mib(m.rssGrowthKib)} | ${mib(m.peakKib)} | ${mib(m.privateDirtyKib)} | ${m.redisBytesPerSession.toFixed(0)} | ${m.redisKeysPerSession.toFixed(2)} | ${m.cookieBytes} |`)
+  }
+  lines.push('', 'Ours / peer (below 1: ours uses less):', '')
+  lines.push('| ours vs peer | peak RSS | private dirty | Redis bytes / session |')
+  lines.push('|---|---|---|---|')
+  for (const ours of Object.keys(memory).filter((s) => s.startsWith('sessionkeeper'))) {
+    for (const peer of ['ioredis', 'node-redis'].filter((p) => memory[p])) {
+      const a = memory[ours]
+      const b = memory[peer]
+      const r = (f) => (a[f] / b[f]).toFixed(2) + 'x'
+      lines.push(`| ${label(ours)} / ${label(peer)} | ${r('peakKib')} | ${r('privateDirtyKib')} | ${r('redisBytesPerSession')} |`)
+    }
+  }
+  return lines
 }
 
 main().catch((err) => {
