@@ -485,6 +485,10 @@ mod tests {
         assert_eq!(c.absolute_ttl, None);
         assert_eq!(c.codec, Codec::Msgpack);
         assert_eq!(c.max_size, DEFAULT_MAX_SIZE);
+        // The documented values (docs/configuration.md), not just the constants.
+        assert_eq!((c.connect_timeout, c.command_timeout), (Duration::from_secs(2), Duration::from_secs(1)));
+        assert_eq!(c.idle_ttl, Some(Duration::from_secs(14 * 24 * 3600)));
+        assert_eq!(c.max_size, 1024 * 1024);
     }
 
     #[test]

@@ -724,7 +724,7 @@ impl Store {
         let gone = self.round_trip(backend.delete(&key)).await?;
         self.inner.own_windows.forget(&key);
         self.inner.own_saves.forget(&key);
-        Metrics::add(&self.inner.metrics.destroys, 1);
+        Metrics::add(&self.inner.metrics.destroys, u64::from(gone));
         Ok(gone)
     }
 
@@ -810,7 +810,7 @@ impl Store {
         }
         let backend = self.backend()?;
         let gone = self.round_trip(backend.delete(&format!("{}{handle}", self.inner.config.key_prefix))).await?;
-        Metrics::add(&self.inner.metrics.destroys, 1);
+        Metrics::add(&self.inner.metrics.destroys, u64::from(gone));
         Ok(gone)
     }
 

@@ -307,12 +307,13 @@ fn stats_count_what_happened(t: Target) {
     block_on(store.save(&id, &mut l.baseline, &l.data)).unwrap();
     block_on(store.save(&id, &mut l.baseline, &l.data)).unwrap();
     block_on(store.destroy(&id)).unwrap();
+    assert!(!block_on(store.destroy(&id)).unwrap(), "already gone: counts no destroy");
     let s = store.stats();
     assert_eq!((s.loads, s.hits, s.misses), (2, 1, 1));
     assert_eq!((s.creates, s.saves, s.skipped_saves, s.destroys), (1, 1, 1, 1));
     assert_eq!(s.keys_written, 2);
     assert!(s.bytes_read > 0 && s.bytes_written > 0);
-    assert_eq!(s.round_trips.count, 5);
+    assert_eq!(s.round_trips.count, 6);
     assert!(s.round_trips.p50_us <= s.round_trips.p99_us && s.round_trips.p99_us <= s.round_trips.max_us);
     assert!(s.errors.iter().all(|(_, n)| *n == 0));
 }

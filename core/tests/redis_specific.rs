@@ -215,15 +215,24 @@ fn a_corrupt_value_is_reported_and_removed() {
     assert_eq!(block_on(store.load(&id)).unwrap(), None);
     assert_eq!(store.stats().errors.iter().find(|(k, _)| *k == "codec").unwrap().1, 1);
 
-    // A record that is not even a readable map: the same, from every path
-    // that reads it (load, a per-request window's script, save).
-    for (n, path) in ["load", "explicit window", "save"].into_iter().enumerate() {
+    // A record that is not even a readable map: removed by every path that
+    // reads it, and reported by both loads (a plain one and a per-request
+    // window's script); a save finds the session gone, a listing's peek skips it.
+    for (n, path) in ["load", "explicit window", "save", "peek"].into_iter().enumerate() {
         let (id, _) = block_on(store.create(&data(&[("ok", 1.into())]))).unwrap();
         let key = storage_key(&store.config().key_prefix, &id).unwrap();
         let _: () = redis::cmd("SET").arg(&key).arg(&b"SKv1\x82\xa4a:ok"[..]).query(&mut conn).unwrap();
         match n {
             0 => assert_eq!(block_on(store.load(&id)).unwrap_err().kind(), ErrorKind::Codec),
-            1 => assert_eq!(block_on(store.with_idle_ttl(Some(Duration::from_secs(60))).load(&id)).unwrap(), None),
+            1 => {
+                let err = block_on(store.with_idle_ttl(Some(Duration::from_secs(60))).load(&id)).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Codec, "{err}");
+                assert!(err.to_string().contains("removed"), "{err}");
+            }
+            3 => {
+                let handle = key.strip_prefix(store.config().key_prefix.as_str()).unwrap();
+                assert!(block_on(store.peek_handle(handle)).unwrap().is_none());
+            }
             _ => {
                 let mut baseline = sessionkeeper_core::Baseline::empty(sessionkeeper_core::Codec::Msgpack);
                 let outcome = block_on(store.save(&id, &mut baseline, &data(&[("x", 1.into())]))).unwrap();

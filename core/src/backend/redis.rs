@@ -309,10 +309,14 @@ impl RedisBackend {
             _ => {
                 let window = slide.map_or_else(|| "p".to_owned(), |e| e.window_arg());
                 let window = window.as_str();
-                let reply: Option<(i64, i64, Vec<u8>)> = self
+                let reply: redis::Value = self
                     .run(|mut c| async move { SCRIPTS.load.key(key).arg(window).invoke_async(&mut c).await })
                     .await?;
-                let Some((now_ms, at, bytes)) = reply else { return Ok(None) };
+                let (now_ms, at, bytes): (i64, i64, Vec<u8>) = match reply {
+                    redis::Value::Nil => return Ok(None),
+                    redis::Value::Int(_) => return Err(Error::codec("the stored session is corrupt (not a readable record)")),
+                    reply => redis::from_redis_value(reply).map_err(|e| Error::unexpected(format!("unexpected reply to a load: {e}")))?,
+                };
                 let fields = match decode_record(&bytes) {
                     Stored::Record(fields) => fields,
                     Stored::Foreign => return Ok(None),

@@ -114,13 +114,16 @@ local function encode(rec)
 end
 -- The record at key as a table, and its bytes, or nil when the key holds
 -- no session of ours. A record of ours that cannot be read is deleted:
--- keeping it would fail every request that carries its cookie.
+-- keeping it would fail every request that carries its cookie. `corrupt`
+-- says so, for a load to report it.
+local corrupt = false
 local function read(key)
   local v = redis.pcall('GET', key)
   if not is_ours(v) then return nil end
   local ok, rec = pcall(decode, v)
   if not ok then
     redis.call('DEL', key)
+    corrupt = true
     return nil
   end
   return rec, v
@@ -164,11 +167,16 @@ end
 /// (`p`: the expiry is left as it is, a listing must not keep sessions
 /// alive). Loads with the store's default window are a plain `GETEX`
 /// instead (redis.rs). KEYS[1] record. Returns false, or {now, expires_at
-/// (-1: never), record bytes}.
+/// (-1: never), record bytes}, or 0 when a load (not a peek) found a record
+/// of ours it could not read and deleted it: reported as a `GETEX` load
+/// reports it, while a listing skips it.
 const LOAD: &str = r#"
 local now = now_ms()
 local rec, deadline, bytes = live(KEYS[1])
-if not rec then return false end
+if not rec then
+  if corrupt and ARGV[1] ~= 'p' then return 0 end
+  return false
+end
 local at
 if ARGV[1] == 'p' then
   local pttl = redis.call('PTTL', KEYS[1])
