@@ -242,7 +242,7 @@ export interface SessionkeeperStoreOptions extends StoreOptions {
   ttl?: number | ((session: ExpressSessionData) => number);
   /** On a temporary Redis failure, hand the request a fresh session (get) or drop the write (set/touch) instead of an error. `destroy` errors always surface. */
   failOpen?: boolean;
-  /** Never slide the expiry on unmodified requests. */
+  /** `touch` does nothing (no TTL or cookie write for unmodified sessions); loads still slide the expiry by the session's window. */
   disableTouch?: boolean;
   /**
    * Opt-in migration from connect-redis: on a miss, the session connect-redis

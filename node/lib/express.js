@@ -298,12 +298,14 @@ class SessionkeeperStore extends Base {
 
   async _set (sid, sess) {
     const ttlMs = this._ttlMs(sess)
-    if (ttlMs !== undefined && ttlMs <= 0) {
-      // The cookie has already expired: nothing to keep.
-      await this._destroy(sid)
-      return
-    }
     try {
+      if (ttlMs !== undefined && ttlMs <= 0) {
+        // The cookie has already expired: nothing to keep (and with
+        // fail-open, a delete that fails is dropped like any write: the
+        // key expires on its own).
+        await this._destroy(sid)
+        return
+      }
       const data = this._data(sess)
       const entry = this._entry(sid, sess)
       if (entry) {
@@ -340,11 +342,11 @@ class SessionkeeperStore extends Base {
   async _touch (sid, sess) {
     if (this.disableTouch) return
     const ttlMs = this._ttlMs(sess)
-    if (ttlMs !== undefined && ttlMs <= 0) {
-      await this._destroy(sid)
-      return
-    }
     try {
+      if (ttlMs !== undefined && ttlMs <= 0) {
+        await this._destroy(sid)
+        return
+      }
       const cookie = this._storedCookie(sess.cookie)
       const json = cookieKey(cookie)
       const entry = this._entry(sid, sess)

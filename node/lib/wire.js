@@ -22,6 +22,15 @@ const RETRY_MS = 1000
 /** How the socket shows in Redis' CLIENT LIST: which process holds it. */
 const CONNECTION_NAME = `sessionkeeper-node-loop-${process.pid}`
 
+/** The error of a connect that timed out, shaped as the engine's errors are. */
+function connectTimeout (ms) {
+  const err = new Error(`sessionkeeper: connecting to Redis took longer than connect_timeout (${ms} ms)`)
+  err.code = 'SESSIONKEEPER_TIMEOUT'
+  err.kind = 'timeout'
+  err.temporary = true
+  return err
+}
+
 class Connection {
   constructor (native, store) {
     this.native = native
@@ -63,17 +72,21 @@ class Connection {
     if (!waits) return viaNative()
     // A call waiting for the connect keeps the process alive, as one in flight does.
     this.socket.ref()
-    return new Promise((resolve) => {
-      this.waiting.push(() => resolve(this.route(store, waits, viaWire, viaNative)))
+    return new Promise((resolve, reject) => {
+      this.waiting.push((err) => err ? reject(err) : resolve(this.route(store, waits, viaWire, viaNative)))
     })
   }
 
-  /** Calls waiting for the connect go on: over the socket, or without it. */
-  proceed () {
+  /**
+   * Calls waiting for the connect go on: over the socket, or without it; or,
+   * given `err` (the connect timed out), fail with it: they have waited
+   * connect_timeout already, and another connect would double the wait.
+   */
+  proceed (err) {
     if (this.socket !== null) this.socket.unref()
     const waiting = this.waiting
     this.waiting = []
-    for (const go of waiting) go()
+    for (const go of waiting) go(err)
   }
 
   open (store) {
@@ -84,8 +97,10 @@ class Connection {
     this.socket = socket
     socket.setNoDelay(true)
     socket.unref()
+    let timedOut = null
     const connectTimer = setTimeout(() => {
-      socket.destroy(new Error(`connect took longer than connect_timeout (${target.connectTimeoutMs} ms)`))
+      timedOut = connectTimeout(target.connectTimeoutMs)
+      socket.destroy(timedOut)
     }, target.connectTimeoutMs)
     connectTimer.unref()
     let wire = null
@@ -119,7 +134,7 @@ class Connection {
       }
       if (this.wire === wire) this.wire = null
       if (this.socket === socket) this.socket = null
-      this.proceed()
+      this.proceed(wire === null ? timedOut : null)
     })
   }
 

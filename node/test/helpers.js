@@ -2,7 +2,7 @@
 // Shared by the test files: which Redis topologies are up, a redis-cli wrapper,
 // an express app with express-session, and an HTTP client that keeps cookies.
 
-const { execFile } = require('node:child_process')
+const { execFile, spawn } = require('node:child_process')
 const crypto = require('node:crypto')
 const net = require('node:net')
 
@@ -95,6 +95,30 @@ async function blackhole () {
       return new Promise((resolve) => server.close(resolve))
     }
   }
+}
+
+/**
+ * A port where connecting never completes (a host that drops the SYN): a
+ * socket that listens and never accepts, its queue filled. Node accepts
+ * every connection itself, so a small python3 process holds it.
+ */
+async function unanswered () {
+  const script = [
+    'import socket, sys',
+    'srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(0)',
+    'port = srv.getsockname()[1]',
+    'fill = []',
+    'for _ in range(4):',
+    '    c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", port)); fill.append(c)',
+    'print(port, flush=True)',
+    'sys.stdin.read()'
+  ].join('\n')
+  const child = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())))
+    child.once('error', reject)
+  })
+  return { port, close: () => child.kill() }
 }
 
 /**
@@ -249,6 +273,7 @@ module.exports = {
   sleep,
   closedPort,
   blackhole,
+  unanswered,
   startExpress,
   Client,
   newStore,

@@ -66,6 +66,35 @@ describe('Redis down', () => {
     }
   })
 
+  it('fail-open also drops the delete of a session whose cookie has expired (set and touch)', async () => {
+    const port = await h.closedPort()
+    const store = new sk.SessionkeeperStore({ url: `redis://127.0.0.1:${port}`, connect_timeout: '300ms', command_timeout: '300ms', failOpen: true })
+    const events = []
+    store.on('failopen', (err, op) => events.push([op, err.code]))
+    const expired = { cookie: { originalMaxAge: 1000, expires: new Date(Date.now() - 1000), path: '/' }, user: 'ada' }
+    await store.set(sk.generateId(), expired)
+    await store.touch(sk.generateId(), expired)
+    assert.deepEqual(events, [['set', 'SESSIONKEEPER_CONNECTION'], ['touch', 'SESSIONKEEPER_CONNECTION']])
+    // Not fail-open: the caller hears of it.
+    const strict = new sk.SessionkeeperStore({ url: `redis://127.0.0.1:${port}`, connect_timeout: '300ms', command_timeout: '300ms' })
+    await assert.rejects(strict.set(sk.generateId(), expired), { code: 'SESSIONKEEPER_CONNECTION' })
+  })
+
+  it('a host that never answers the connect fails a load within connect_timeout, once', async () => {
+    const host = await h.unanswered()
+    // 1 s each: one connect_timeout, not two (the event-loop socket's, then the engine's own).
+    const store = new sk.Store(`redis://127.0.0.1:${host.port}`, { connect_timeout: '1s', command_timeout: '1s' })
+    try {
+      const { out: err, ms } = await timed(() => store.load(sk.generateId()).then(() => null, (e) => e))
+      assert.ok(err, 'the load failed')
+      assert.equal(err.code, 'SESSIONKEEPER_TIMEOUT')
+      assert.equal(err.temporary, true)
+      assert.ok(ms < 1800, `failed after ${ms} ms`)
+    } finally {
+      host.close()
+    }
+  })
+
   it('a server that never answers times out within command_timeout', async () => {
     const hole = await h.blackhole()
     const store = new sk.SessionkeeperStore({ url: `redis://127.0.0.1:${hole.port}`, connect_timeout: '400ms', command_timeout: '400ms' })
