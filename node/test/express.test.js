@@ -147,6 +147,22 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
       assert.ok(pttl > 55000 && pttl <= 60000, `PTTL ${pttl}`)
     })
 
+    it('disableTouch: touch writes nothing, loads still slide by the window', async () => {
+      const quiet = h.newStore(topo, 'notouch', { disableTouch: true, idle_ttl: '60s' })
+      const sid = require('..').generateId()
+      const cookie = (maxAge) => ({ originalMaxAge: maxAge, expires: new Date(Date.now() + maxAge), httpOnly: true, path: '/' })
+      await quiet.set(sid, { cookie: cookie(60000), user: 'ada' })
+      const key = h.keyOf(quiet, sid)
+      await quiet.touch(sid, { cookie: cookie(600000), user: 'ada' })
+      const pttl = Number(await h.redisCli(topo, ['PTTL', key]))
+      assert.ok(pttl > 55000 && pttl <= 60000, `touch left the TTL alone: PTTL ${pttl}`)
+      assert.equal((await quiet.get(sid)).cookie.originalMaxAge, 60000, 'and the stored cookie')
+      await h.redisCli(topo, ['PEXPIRE', key, '30000'])
+      await quiet.get(sid)
+      const slid = Number(await h.redisCli(topo, ['PTTL', key]))
+      assert.ok(slid > 55000, `a load slides the expiry: PTTL ${slid}`)
+    })
+
     it('touch refreshes the stored cookie and its TTL (remember me)', async () => {
       const c = new h.Client(app.url)
       await c.get('/login')
@@ -160,38 +176,46 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
       assert.ok(Date.parse(sess.cookie.expires) > Date.now() + 590000)
     })
 
-    it('a corrupt session is treated as missing and removed, never a 500', async () => {
-      const c = new h.Client(app.url)
-      await c.get('/login?user=mallory')
-      const sid = c.sid()
-      // Bytes that are no session under any storage layout (0xc1 is the one
-      // byte MessagePack never uses). Whether the engine reports them as
-      // undecodable (event 'corrupt', after removing them) or as no session,
-      // the user gets a fresh session, never the bytes and never a 500.
-      await h.redisCli(topo, ['-x', 'SET', h.keyOf(store, sid)], Buffer.concat([Buffer.from([0xc1]), Buffer.from('garbage')]))
-      const corrupt = []
-      const onCorrupt = (err, id) => corrupt.push({ err, id })
-      store.on('corrupt', onCorrupt)
-      try {
-        const res = await c.get('/whoami')
-        assert.equal(res.status, 200)
-        assert.equal(res.body.user, null)
-        const again = await c.get('/inc')
-        assert.equal(again.status, 200)
-        assert.equal(again.body.n, 1, 'an ordinary fresh session')
-        assert.notEqual(c.sid(), sid, 'under a new id')
-        assert.ok(corrupt.length <= 1, `reported at most once: ${corrupt.length}`)
-        for (const { err, id } of corrupt) {
-          assert.equal(err.code, 'SESSIONKEEPER_CODEC')
-          assert.equal(err.temporary, false)
-          assert.equal(id, sid)
-          assert.doesNotMatch(err.message, /garbage/, 'messages never carry session payloads')
+    // What a session's key may hold that is no session: another store's value
+    // (no session, nothing reported, as a migration may read it) and records
+    // of ours that cannot be read, whole or in one value (reported once, removed).
+    const badValues = [
+      ['foreign', Buffer.concat([Buffer.from([0xc1]), Buffer.from('garbage')]), false],
+      ['truncated record', Buffer.from('SKv1\x82\xa4a:ok', 'latin1'), true],
+      ['undecodable value', Buffer.from('SKv1\x81\xa3a:x\xc4\x01\xc1', 'latin1'), true]
+    ]
+    for (const [what, bytes, reported] of badValues) {
+      it(`a corrupt session (${what}) is treated as missing, never a 500`, async () => {
+        const c = new h.Client(app.url)
+        await c.get('/login?user=mallory')
+        const sid = c.sid()
+        await h.redisCli(topo, ['-x', 'SET', h.keyOf(store, sid)], bytes)
+        const corrupt = []
+        const onCorrupt = (err, id) => corrupt.push({ err, id })
+        store.on('corrupt', onCorrupt)
+        try {
+          const res = await c.get('/whoami')
+          assert.equal(res.status, 200)
+          assert.equal(res.body.user, null)
+          assert.equal(corrupt.length, reported ? 1 : 0, 'reported once, if it is a record of ours')
+          for (const { err, id } of corrupt) {
+            assert.equal(err.code, 'SESSIONKEEPER_CODEC')
+            assert.equal(err.temporary, false)
+            assert.equal(id, sid)
+            assert.doesNotMatch(err.message, /garbage|mallory/, 'messages never carry session payloads')
+          }
+          const exists = Number(await h.redisCli(topo, ['EXISTS', h.keyOf(store, sid)]))
+          assert.equal(exists, reported ? 0 : 1, 'a record of ours that cannot be read is removed')
+          const again = await c.get('/inc')
+          assert.equal(again.status, 200)
+          assert.equal(again.body.n, 1, 'an ordinary fresh session')
+          assert.notEqual(c.sid(), sid, 'under a new id')
+          assert.equal(await store.get(sid), null, 'the old id holds nothing')
+        } finally {
+          store.off('corrupt', onCorrupt)
         }
-        assert.equal(await store.get(sid), null, 'the old id holds nothing')
-      } finally {
-        store.off('corrupt', onCorrupt)
-      }
-    })
+      })
+    }
 
     it('get/set/touch/destroy take callbacks or return Promises', async () => {
       const { generateId } = require('..')

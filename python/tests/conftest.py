@@ -91,6 +91,17 @@ def hostile_cookies(real: str) -> list[str]:
     return [c for c in cases if c != real]
 
 
+# What a session's key may hold that is no session: another store's value
+# (no session, nothing reported, as a migration may read it) and records of
+# ours that cannot be read, whole or in one value (reported once, removed).
+# (bytes, reported?)
+BAD_VALUES = [
+    pytest.param(b"\xc1garbage", False, id="foreign"),
+    pytest.param(b"SKv1\x82\xa4a:ok", True, id="truncated-record"),
+    pytest.param(b"SKv1\x81\xa3a:x\xc4\x01\xc1", True, id="undecodable-value"),
+]
+
+
 def storage_key(sid: str, prefix: str = "session:") -> str:
     """The engine's key for a session id (docs/data-layout.md)."""
     return prefix + "2::" + hashlib.sha256(sid.encode()).hexdigest()

@@ -36,7 +36,7 @@ from django.test import AsyncClient, Client, override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import sessionkeeper as sk  # noqa: E402
-from conftest import hostile_cookies, storage_key, wait_unpaused  # noqa: E402
+from conftest import BAD_VALUES, hostile_cookies, storage_key, wait_unpaused  # noqa: E402
 from sessionkeeper.django import SessionStore  # noqa: E402
 
 BARRIER: list = [None]
@@ -306,15 +306,21 @@ def test_values(configured):
         bad.save()
 
 
-def test_corrupt_value_gives_an_empty_session(configured, raw, caplog):
+@pytest.mark.parametrize("value, reported", BAD_VALUES)
+@pytest.mark.parametrize("call", ["load", "aload"])
+def test_corrupt_value_gives_an_empty_session(configured, raw, caplog, value, reported, call):
     s = SessionStore()
     s["a"] = 1
     s.save()
-    # Not a session under any storage layout of the engine.
-    raw.set(storage_key(s.session_key), b"\xc1garbage")
+    raw.set(storage_key(s.session_key), value)
     fresh = SessionStore(s.session_key)
-    assert fresh.load() == {}
+    with caplog.at_level(logging.WARNING, logger="sessionkeeper.django"):
+        loaded = fresh.load() if call == "load" else asyncio.run(fresh.aload())
+    assert loaded == {}
     assert fresh.session_key is None
+    dropped = [rec for rec in caplog.records if "could not be decoded" in rec.getMessage()]
+    assert len(dropped) == (1 if reported else 0), caplog.text
+    assert (raw.get(storage_key(s.session_key)) is None) == reported, "a record of ours that cannot be read is removed"
     fresh["b"] = 2
     fresh.save()
     assert fresh.session_key not in (None, s.session_key), "a fresh key, never the old one"

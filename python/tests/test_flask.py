@@ -13,7 +13,7 @@ from flask import Flask, jsonify, session
 from itsdangerous import Signer
 
 import sessionkeeper as sk
-from conftest import hostile_cookies, storage_key, wait_unpaused
+from conftest import BAD_VALUES, hostile_cookies, storage_key, wait_unpaused
 from sessionkeeper.flask import SessionInterface
 
 SECRET = "test-secret-key"
@@ -362,16 +362,19 @@ def test_unsupported_value_is_a_type_error(url):
         app.test_client().get("/bad-value")
 
 
-def test_corrupt_value_gives_a_fresh_session(url, raw, caplog):
+@pytest.mark.parametrize("value, reported", BAD_VALUES)
+def test_corrupt_value_gives_a_fresh_session(url, raw, caplog, value, reported):
     app = make_app(url)
     client = app.test_client()
     client.get("/set/a/1")
     sid = sid_of(client)
-    # Not a session under any storage layout of the engine.
-    raw.set(storage_key(sid), b"\xc1garbage")
+    raw.set(storage_key(sid), value)
     with caplog.at_level(logging.WARNING, logger="sessionkeeper.flask"):
         r = client.get("/get/a")
     assert r.status_code == 200 and r.json is None
+    dropped = [rec for rec in caplog.records if "could not be decoded" in rec.getMessage()]
+    assert len(dropped) == (1 if reported else 0), caplog.text
+    assert (raw.get(storage_key(sid)) is None) == reported, "a record of ours that cannot be read is removed"
     client.get("/set/a/2")
     assert sid_of(client) != sid, "a fresh session, never the old id"
     assert client.get("/get/a").json == "2"

@@ -418,3 +418,42 @@ def test_flask_session_datetime_values_migrate(url, raw):
     client = make_app(url, SESSIONKEEPER_MIGRATION=True).test_client()
     client.set_cookie("session", sid)
     assert client.get("/all").json == {"since": "Tue, 12 Sep 2023 06:06:56 GMT"}
+
+
+class RacedStore:
+    """A store on which another request migrates the same session between
+    this request's read of the peer's value and its own migration."""
+
+    OTHER = {"counter": 2, "by": "the other request"}
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def legacy_migrate(self, sid, sources, data):
+        assert self._store.legacy_migrate(sid, sources, self.OTHER) is not None
+        return self._store.legacy_migrate(sid, sources, data)
+
+
+class AsyncRacedStore(RacedStore):
+    async def legacy_migrate(self, sid, sources, data):
+        assert await self._store.legacy_migrate(sid, sources, self.OTHER) is not None
+        return await self._store.legacy_migrate(sid, sources, data)
+
+
+def test_a_migration_raced_by_another_request_takes_its_result(url, raw):
+    from sessionkeeper import _migrate
+
+    log = logging.getLogger("sessionkeeper.test")
+    sources = [("plain", "session:")]
+    for make, run in [(lambda: RacedStore(sk.Store(url)), lambda f: f), (lambda: AsyncRacedStore(sk.AsyncStore(url)), asyncio.run)]:
+        sid = flask_sid()
+        raw.set("session:" + sid, FLASK_SESSION_MSGPACK, ex=100)
+        store = make()
+        migrate = _migrate.migrate if isinstance(store._store, sk.Store) else _migrate.amigrate
+        data, baseline = run(migrate(store, sid, sources, False, log))
+        assert data == RacedStore.OTHER, "the session the other request stored, never overwritten"
+        assert baseline is not None
+        assert raw.exists("session:" + sid) == 0
