@@ -97,6 +97,26 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
     })
   })
 
+  describe(`SessionkeeperStore ids/clear call forms on ${topo.name}`, { skip }, () => {
+    // The timeout: a callback that is never called would otherwise hang the run.
+    it('clear() without a callback returns a Promise; ids(cb) answers through the callback', { timeout: 20000 }, async () => {
+      const store = h.newStore(topo, 'forms')
+      const sid = crypto.randomBytes(24).toString('base64url')
+      await store.set(sid, { user: 'dee', cookie: { originalMaxAge: 60000, expires: new Date(Date.now() + 60000).toISOString(), path: '/' } })
+
+      let answer
+      const answered = new Promise((resolve, reject) => { answer = (err, v) => (err ? reject(err) : resolve(v)) })
+      assert.equal(store.ids(answer), undefined, 'given a callback, ids returns nothing')
+      assert.deepEqual(await answered, [h.handleOf(sid)])
+
+      const cleared = store.clear()
+      assert.ok(cleared instanceof Promise)
+      assert.equal(await cleared, undefined)
+      assert.equal(await h.peek(store, sid), null, 'cleared once the Promise resolves')
+      assert.equal(await store.length(), 0)
+    })
+  })
+
   describe(`Store handles on ${topo.name}`, { skip }, () => {
     it('handles, count, peekHandle (no sliding), destroyHandle, clear', async () => {
       const { Store } = require('..')
@@ -261,6 +281,56 @@ for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
       d.cookies.set('connect.sid', signedCookie(stale))
       assert.equal((await d.get('/whoami')).body.user, null)
       assert.equal(await h.redisCli(topo, ['EXISTS', h.storageKey(store.testPrefix, stale)]), '0')
+    })
+  })
+
+  // connect-redis' default prefix, "sess:", is shared by every test run on
+  // this Redis: each test has a sid of its own and removes its key.
+  describe(`migration with connect-redis' default prefix on ${topo.name}`, { skip }, () => {
+    async function connectRedisSession (user) {
+      const sid = crypto.randomBytes(24).toString('base64url')
+      const json = JSON.stringify({ cookie: { originalMaxAge: 3600000, expires: new Date(Date.now() + 3600000).toISOString(), httpOnly: true, path: '/' }, user })
+      await h.redisCli(topo, ['SET', 'sess:' + sid, json, 'EX', '600'])
+      return { sid, json, key: 'sess:' + sid }
+    }
+
+    it('migrate: true reads sess:<sid> and moves it to our layout', async () => {
+      const store = h.newStore(topo, 'migrate-default', { migrate: true })
+      const app = await h.startExpress(store)
+      const { sid, key } = await connectRedisSession('max')
+      try {
+        const c = new h.Client(app.url)
+        c.cookies.set('connect.sid', signedCookie(sid))
+        const res = await c.get('/whoami')
+        assert.equal(res.body.sid, sid)
+        assert.equal(res.body.user, 'max')
+        assert.equal((await h.peek(store, sid)).data.user, 'max')
+        assert.equal(await h.redisCli(topo, ['EXISTS', key]), '0', 'the old key is gone')
+      } finally {
+        await app.close()
+        await h.redisCli(topo, ['DEL', key])
+      }
+    })
+
+    it('without migrate, a sess:<sid> key is no session and is left untouched', async () => {
+      for (const options of [{}, { migrate: false }]) {
+        const store = h.newStore(topo, 'no-migrate', options)
+        const app = await h.startExpress(store)
+        const { sid, json, key } = await connectRedisSession('ned')
+        try {
+          const c = new h.Client(app.url)
+          c.cookies.set('connect.sid', signedCookie(sid))
+          const res = await c.get('/whoami')
+          assert.equal(res.status, 200)
+          assert.equal(res.body.user, null, `${JSON.stringify(options)}: not logged in`)
+          assert.equal(await h.peek(store, sid), null)
+          assert.equal(await h.redisCli(topo, ['GET', key]), json, 'the old key keeps its value')
+          assert.ok(Number(await h.redisCli(topo, ['PTTL', key])) > 0, 'and its expiry')
+        } finally {
+          await app.close()
+          await h.redisCli(topo, ['DEL', key])
+        }
+      }
     })
   })
 }

@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Worker } = require('node:worker_threads')
 
-const { Store } = require('..')
+const { Store, generateId, isValidId } = require('..')
 const h = require('./helpers')
 
 const skip = h.noRedis()
@@ -143,3 +143,55 @@ describe('event loop', { skip: skip || (!standalone && 'no standalone Redis') },
     assert.equal((await store.load(id)).data.a, 1)
   })
 })
+
+// Every call that does not go over the event-loop socket (all of them on the
+// Cluster) runs on the engine's threads and settles through the addon's
+// threadsafe function (bindings/node/src/settle.rs): on the runtime, or, for
+// a standalone save made before the socket is up, on a blocking thread. None
+// of them may hold the event loop while Redis is slow.
+for (const topo of skip ? [{ name: 'none' }] : h.topologies()) {
+  describe(`event loop on ${topo.name}, calls on the engine's threads`, { skip }, () => {
+    const PAUSE_MS = 500
+
+    it('a timer keeps firing while each call waits on paused Redis', async () => {
+      const options = { key_prefix: h.uniquePrefix('engine-threads'), command_timeout: '5s', connect_timeout: '5s' }
+      const store = new Store(topo.url, options)
+      const { id } = await store.create({ a: 1 })
+      const doomed = (await store.create({ b: 1 })).id
+      await store.handles() // connected to every node before the pauses
+      const calls = {
+        create: async () => assert.ok(isValidId((await store.create({ c: 1 })).id)),
+        insert: async () => assert.ok(await store.insert(generateId(), { d: 1 })),
+        touch: async () => assert.equal(await store.touch(id, 60000), true),
+        'load with a per-call ttlMs': async () => assert.equal((await store.load(id, 60000)).data.a, 1),
+        destroy: async () => assert.equal(await store.destroy(doomed), true),
+        handles: async () => assert.ok((await store.handles()).length >= 2),
+        count: async () => assert.ok(await store.count() >= 2),
+        // A new store's first save does not wait for its event-loop socket:
+        // on standalone it runs on a blocking thread with a socket of its own.
+        'save on a new store': async () => {
+          const fresh = new Store(topo.url, options)
+          assert.equal((await fresh.save(id, fresh.emptyBaseline(), { e: 1 })).outcome, 'saved')
+        }
+      }
+      for (const [name, call] of Object.entries(calls)) {
+        await h.clientPause(topo, PAUSE_MS)
+        let ticks = 0
+        const timer = setInterval(() => ticks++, 10)
+        const started = performance.now()
+        let ms
+        try {
+          await call()
+          ms = performance.now() - started
+        } finally {
+          clearInterval(timer)
+          await h.clientUnpause(topo)
+        }
+        assert.ok(ms >= PAUSE_MS / 2, `${name}: the pause did not hold the call up (${ms} ms), so this proves nothing`)
+        // 10 ms timers over hundreds of ms; a loop blocked by the call fires once, after it.
+        assert.ok(ticks >= 10, `${name}: only ${ticks} ticks while it waited ${ms} ms`)
+      }
+      assert.deepEqual((await store.load(id)).data, { a: 1, e: 1 })
+    })
+  })
+}

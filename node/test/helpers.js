@@ -12,18 +12,19 @@ const { SessionkeeperStore } = require('..')
 
 const required = process.env.SK_REQUIRE_REDIS === '1'
 
-/** The topologies this run can use: [{ name, url, port }]. */
+/** The topologies this run can use: [{ name, url, port, ports (every node), cluster }]. */
 function topologies () {
   const out = []
   if (process.env.SK_REDIS_URL) {
-    out.push({ name: 'standalone', url: process.env.SK_REDIS_URL, port: Number(new URL(process.env.SK_REDIS_URL).port), cluster: false })
+    const port = Number(new URL(process.env.SK_REDIS_URL).port)
+    out.push({ name: 'standalone', url: process.env.SK_REDIS_URL, port, ports: [port], cluster: false })
   } else if (required) {
     throw new Error('SK_REQUIRE_REDIS=1 but SK_REDIS_URL is not set')
   }
   if (process.env.SK_CLUSTER_URL) {
     const ports = (process.env.SK_CLUSTER_PORTS || '').split(' ').filter(Boolean).map(Number)
     const first = ports[0] || Number(process.env.SK_CLUSTER_URL.split(',')[0].split(':').pop())
-    out.push({ name: 'cluster', url: process.env.SK_CLUSTER_URL, port: first, cluster: true })
+    out.push({ name: 'cluster', url: process.env.SK_CLUSTER_URL, port: first, ports: ports.length ? ports : [first], cluster: true })
   } else if (required) {
     throw new Error('SK_REQUIRE_REDIS=1 but SK_CLUSTER_URL is not set')
   }
@@ -46,6 +47,18 @@ function redisCli (topo, args, input) {
     })
     if (input !== undefined) child.stdin.end(input)
   })
+}
+
+/**
+ * `CLIENT PAUSE ms ALL` on every node of a topology at once (a pause is per
+ * node); `clientUnpause` ends it early.
+ */
+function clientPause (topo, ms) {
+  return Promise.all(topo.ports.map((port) => redisCli({ port, cluster: false }, ['CLIENT', 'PAUSE', String(ms), 'ALL'])))
+}
+
+function clientUnpause (topo) {
+  return Promise.all(topo.ports.map((port) => redisCli({ port, cluster: false }, ['CLIENT', 'UNPAUSE'])))
 }
 
 /** The Redis key of a session id: prefix + "2::" + sha256(id) (docs/data-layout.md). */
@@ -266,6 +279,8 @@ module.exports = {
   topologies,
   noRedis,
   redisCli,
+  clientPause,
+  clientUnpause,
   storageKey,
   handleOf,
   peek,

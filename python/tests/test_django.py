@@ -417,6 +417,24 @@ def test_middleware_any_cookie_is_no_session(configured):
     assert client.get("/get/a").json() == {"value": "1"}, "the real session is untouched"
 
 
+@pytest.mark.parametrize("value, reported", BAD_VALUES)
+def test_middleware_corrupt_value_gives_a_fresh_session(configured, raw, caplog, value, reported):
+    client = Client()
+    client.get("/set/a/1")
+    key = key_of(client)
+    raw.set(storage_key(key), value)
+    with caplog.at_level(logging.WARNING, logger="sessionkeeper.django"):
+        r = client.get("/get/a")
+    assert r.status_code == 200 and r.json() == {"value": None}
+    assert r.cookies[settings.SESSION_COOKIE_NAME].value == "", "the unreadable session's cookie is dropped"
+    dropped = [rec for rec in caplog.records if "could not be decoded" in rec.getMessage()]
+    assert len(dropped) == (1 if reported else 0), caplog.text
+    assert (raw.get(storage_key(key)) is None) == reported, "a record of ours that cannot be read is removed"
+    assert client.get("/set/a/2").status_code == 200
+    assert key_of(client) != key, "a fresh session, never the old key"
+    assert client.get("/all").json() == {"a": "2"}
+
+
 def test_middleware_oversized_session_is_an_error_and_keeps_what_was_stored(url):
     with override_settings(SESSIONKEEPER_URL=url, SESSIONKEEPER_OPTIONS={"max_size": 2000}):
         client = Client()
@@ -576,6 +594,107 @@ def test_paused_redis_is_bounded(standalone_url, raw_standalone):
         finally:
             wait_unpaused(raw_standalone)
         assert client.get("/get/a").json() == {"value": "1"}
+
+
+def test_paused_redis_fails_open(standalone_url, raw_standalone, caplog):
+    with override_settings(SESSIONKEEPER_URL=standalone_url, SESSIONKEEPER_OPTIONS={"command_timeout": "200ms"}):
+        client = Client()
+        client.get("/set/user/alice")
+        key = key_of(client)
+        # Long enough for both requests to time out while it lasts: a request
+        # that waited it out would see alice.
+        raw_standalone.client_pause(2000, all=True)
+        try:
+            with caplog.at_level(logging.WARNING, logger="sessionkeeper.django"):
+                r = client.get("/get/user")
+                assert r.status_code == 200 and r.json() == {"value": None}
+                assert settings.SESSION_COOKIE_NAME not in r.cookies, "the cookie is not deleted"
+                r = client.get("/set/user/mallory")
+                assert r.status_code == 200
+        finally:
+            wait_unpaused(raw_standalone)
+        # The timeout path, not the refused-connection one.
+        assert "command_timeout" in caplog.text and "changes dropped" in caplog.text, caplog.text
+        assert key_of(client) == key, "the cookie still names the session"
+        assert client.get("/all").json() == {"user": "alice"}, "nothing was saved during the outage"
+
+
+@pytest.mark.parametrize("outage", ["refused", "paused"])
+def test_new_visitor_during_an_outage_gets_a_cookie_naming_a_session_never_stored(
+    outage, standalone_url, raw_standalone, dead_url
+):
+    """README: fail-open keeps the cookie Django issues for a write, though
+    nothing was stored; the next request finds the key unknown."""
+    options = {"connect_timeout": "300ms", "command_timeout": "200ms"}
+    client = Client()
+    if outage == "refused":
+        with override_settings(SESSIONKEEPER_URL=dead_url, SESSIONKEEPER_OPTIONS=options):
+            r = client.get("/set/a/1")
+    else:
+        with override_settings(SESSIONKEEPER_URL=standalone_url, SESSIONKEEPER_OPTIONS=options):
+            SessionStore().exists(sk.generate_id())  # connected before the pause
+            raw_standalone.client_pause(1500, all=True)
+            try:
+                r = client.get("/set/a/1")
+            finally:
+                wait_unpaused(raw_standalone)
+    assert r.status_code == 200
+    key = key_of(client)
+    assert sk.is_valid_id(key), "a cookie was issued"
+    # After the pause, a write that was queued in Redis would have run by now.
+    assert raw_standalone.exists(storage_key(key)) == 0, "the session it names was never stored"
+    with override_settings(SESSIONKEEPER_URL=standalone_url):
+        r = client.get("/get/a")
+        assert r.status_code == 200 and r.json() == {"value": None}
+        assert r.cookies[settings.SESSION_COOKIE_NAME].value == "", "an unknown key: the cookie is dropped"
+        assert client.get("/set/a/2").status_code == 200
+        assert key_of(client) != key, "a fresh session, never the unstored key"
+        assert client.get("/get/a").json() == {"value": "2"}
+
+
+def test_async_methods_fail_open_when_redis_is_down(url, dead_url, no_thread_wrappers, caplog):
+    with override_settings(SESSIONKEEPER_URL=url):
+        s = SessionStore()
+        s["user"] = "alice"
+        s.save()
+        key = s.session_key
+    down = {
+        "SESSIONKEEPER_URL": dead_url,
+        "SESSIONKEEPER_FAIL_OPEN": True,
+        "SESSIONKEEPER_OPTIONS": {"connect_timeout": "300ms"},
+    }
+
+    async def main():
+        with override_settings(**down):
+            during = SessionStore(key)
+            assert await during.aget("user") is None
+            assert during.session_key == key, "the key, and so the cookie, is kept"
+            await during.aset("user", "mallory")
+            await during.asave()
+            new = SessionStore()
+            await new.aset("a", 1)
+            await new.asave()
+        # Redis lost between the load and the save of a request.
+        with override_settings(SESSIONKEEPER_URL=url):
+            late = SessionStore(key)
+            assert await late.aget("user") == "alice"
+            await late.aset("user", "mallory")
+        with override_settings(**down):
+            await late.asave()
+        return new.session_key
+
+    with caplog.at_level(logging.WARNING, logger="sessionkeeper.django"):
+        new_key = asyncio.run(main())
+    failed = [rec.getMessage() for rec in caplog.records if "continuing without a stored session" in rec.getMessage()]
+    assert [m.split(" failed")[0] for m in failed] == [
+        "sessionkeeper: loading the session",
+        "sessionkeeper: saving the session",
+        "sessionkeeper: saving the session",
+    ], caplog.text
+    assert "session changes dropped" in caplog.text
+    with override_settings(SESSIONKEEPER_URL=url):
+        assert SessionStore(key).load() == {"user": "alice"}, "nothing was saved during the outage"
+        assert not SessionStore().exists(new_key)
 
 
 def test_missing_url_is_improperly_configured():

@@ -393,6 +393,63 @@ def test_missing_url_is_a_config_error():
         app.test_client().get("/set/a/1")
 
 
+# -- SessionInterface(...) arguments ---------------------------------------------
+
+
+def test_url_and_engine_options_as_arguments_override_the_config(url, raw, dead_url):
+    app = make_app(dead_url, SESSIONKEEPER_OPTIONS={"key_prefix": "cfg:"})
+    app.session_interface = SessionInterface(url, key_prefix="arg:", idle_ttl="30s")
+    client = app.test_client()
+    assert client.get("/set/a/1").status_code == 200
+    sid = sid_of(client)
+    assert raw.exists(storage_key(sid, "cfg:")) == 0 and raw.exists(storage_key(sid)) == 0
+    assert 25_000 < raw.pttl(storage_key(sid, "arg:")) <= 30_000, "idle_ttl, not PERMANENT_SESSION_LIFETIME"
+    assert client.get("/get/a").json == "1"
+
+
+def test_a_store_passed_in_is_used_as_it_is(url, raw, dead_url):
+    app = make_app(dead_url)
+    app.session_interface = SessionInterface(store=sk.Store(url, key_prefix="own:"))
+    client = app.test_client()
+    client.get("/set/a/1")
+    assert raw.exists(storage_key(sid_of(client), "own:")) == 1
+    assert client.get("/get/a").json == "1"
+
+
+def test_fail_open_as_an_argument_overrides_the_config(dead_url):
+    closed = make_app(dead_url, SESSIONKEEPER_FAIL_OPEN=True)
+    closed.session_interface = SessionInterface(fail_open=False, connect_timeout="300ms")
+    with pytest.raises(sk.ConnectionError):
+        closed.test_client().get("/set/a/1")
+    opened = make_app(dead_url, SESSIONKEEPER_FAIL_OPEN=False)
+    opened.session_interface = SessionInterface(fail_open=True, connect_timeout="300ms")
+    r = opened.test_client().get("/set/a/1")
+    assert r.status_code == 200 and set_cookie_headers(r) == []
+
+
+def test_shared_secret_as_an_argument_turns_on_shared_mode(url):
+    secret = "shared-secret-0123456789abcdef-0123456789"
+    app = make_app(url)
+    app.session_interface = SessionInterface(shared_secret=secret)
+    client = app.test_client()
+    client.get("/set/a/1")
+    sid = sk.unsign_cookie(client.get_cookie("session").value, secret)
+    assert sid is not None and app.session_interface.get_store(app).load(sid).data == {"a": "1"}
+
+
+def test_migration_as_an_argument_reads_flask_session_sessions(url, raw):
+    import secrets
+
+    flask_session_id = secrets.token_urlsafe(32)  # its cookie: the bare id
+    raw.set("session:" + flask_session_id, b'{"counter": 2}')
+    app = make_app(url)
+    app.session_interface = SessionInterface(migration=True)
+    client = app.test_client()
+    client.set_cookie("session", flask_session_id)
+    assert client.get("/get/counter").json == 2
+    assert raw.exists("session:" + flask_session_id) == 0, "migrated"
+
+
 # -- Redis down ------------------------------------------------------------------
 
 
