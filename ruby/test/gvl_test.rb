@@ -95,6 +95,45 @@ class GvlTest < Minitest::Test
     assert_equal({ "a" => 1, "b" => 2 }, @store.load(@id).data)
   end
 
+  # The other calls that wait on Redis (nogvl.rs's without_gvl), each in its
+  # own thread, all waiting on one pause. While they wait this thread wakes
+  # from its sleep, and each stops as soon as it is raised into. Were one
+  # holding the GVL, this thread could not wake before the pause ends;
+  # without an unblocking function, that call would not stop before then.
+  # (A pause cannot be lifted early: Redis holds CLIENT UNPAUSE too.)
+  def test_every_call_releases_the_gvl_and_can_be_interrupted
+    store = Sessionkeeper::Store.new(@url, key_prefix: TestRedis.unique_prefix("gvl"), command_timeout: 30)
+    id, = store.create("a" => 1)
+    calls = {
+      create: -> { store.create("b" => 2) },
+      insert: -> { store.insert(Sessionkeeper::Store.generate_id, "b" => 2) },
+      destroy: -> { store.destroy(id) },
+      renew: -> { store.renew(id) },
+      touch: -> { store.touch(id) },
+      exists?: -> { store.exists?(id) },
+      legacy_read: -> { store.legacy_read(id, [[:plain, "sktest:gvl-legacy:"]]) }
+    }
+    pause(4000)
+    started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    waiters = calls.transform_values do |call|
+      Thread.new do
+        call.call
+        :finished
+      rescue RuntimeError => e
+        e.message
+      end
+    end
+    sleep 0.3
+    assert_operator Process.clock_gettime(Process::CLOCK_MONOTONIC) - started, :<, 2, "a call held the GVL"
+    waiters.each_value { |waiter| waiter.raise(RuntimeError, "stop waiting") }
+    waiters.each { |name, waiter| assert_equal "stop waiting", waiter.join(2)&.value, "#{name} was not interrupted" }
+    TestRedis.cli(@url, "CLIENT", "UNPAUSE") # returns when the pause ends
+    fresh, = store.create("c" => 3)
+    assert_equal({ "c" => 3 }, store.load(fresh).data, "the store still works after the interrupted calls")
+  ensure
+    waiters&.each_value(&:kill)
+  end
+
   # A signal whose handler raises nothing (SIGCHLD, a USR1 trap) also wakes
   # the waiting main thread through the unblocking function; the call must
   # resume waiting, not fail.

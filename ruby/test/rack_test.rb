@@ -33,10 +33,11 @@ class RackSessionTest < Minitest::Test
     @down = []
   end
 
+  # An option given as nil is left out.
   def browser(**options)
     defaults = { url: @url, key: COOKIE, key_prefix: @prefix, expire_after: 600, same_site: :strict }
     app = Rack::Builder.new do
-      use Sessionkeeper::Rack::Session, defaults.merge(options)
+      use Sessionkeeper::Rack::Session, defaults.merge(options).compact
       run ENDPOINT
     end.to_app
     Rack::Test::Session.new(app)
@@ -112,6 +113,66 @@ class RackSessionTest < Minitest::Test
     assert_operator ttl, :>, 100_000
     expires = Time.httpdate(b.last_response.headers["Set-Cookie"][/expires=([^;]+)/, 1])
     assert_in_delta Time.now + 600, expires, 5, "expire_after: is the cookie's"
+  end
+
+  def test_redis_expire_after_is_the_cookie_and_the_redis_expiry
+    prefix = TestRedis.unique_prefix("rss")
+    b = browser(key_prefix: nil, expire_after: nil, redis: { url: @url, key_prefix: prefix, expire_after: 120 })
+    b.get "/set?a=1"
+    ttl = pttl(prefix, b.cookie_jar[COOKIE])
+    assert_operator ttl, :<=, 120_000
+    assert_operator ttl, :>, 100_000
+    expires = Time.httpdate(b.last_response.headers["Set-Cookie"][/expires=([^;]+)/, 1])
+    assert_in_delta Time.now + 120, expires, 5
+  end
+
+  # host:, port:, db:, username: and password: (with characters a URL must
+  # escape) become the URL: the session lands in db 3 of that server, and a
+  # wrong password is refused rather than ignored.
+  def test_redis_connection_options_name_the_server_db_and_credentials
+    host, port = TestRedis.first_host(@url)
+    user = "sk-rack-#{Process.pid}"
+    password = "p@ss:w/rd %?#"
+    TestRedis.cli(@url, "ACL", "SETUSER", user, "on", ">#{password}", "~*", "+@all")
+    prefix = TestRedis.unique_prefix("rss")
+    redis = { host: host, port: Integer(port), db: 3, username: user, password: password, key_prefix: prefix }
+    b = browser(url: nil, key_prefix: nil, redis: redis)
+    b.get "/set?a=1"
+    key = TestRedis.storage_key(prefix, b.cookie_jar[COOKIE])
+    assert_equal "1", TestRedis.cli(@url, "-n", 3, "EXISTS", key)
+    assert_equal "0", TestRedis.cli(@url, "-n", 0, "EXISTS", key)
+
+    wrong = browser(url: nil, key_prefix: nil, redis: redis.merge(password: "wrong"))
+    assert_raises(Sessionkeeper::AuthError) { wrong.get "/set?a=1" }
+  ensure
+    TestRedis.cli(@url, "ACL", "DELUSER", user) if user
+  end
+
+  # redis-rb's reading: timeout: is the default of the others, read_timeout:
+  # bounds a reply, and only connect_timeout: (or timeout:) a connect.
+  def test_redis_timeouts_are_the_engine_timeouts
+    {
+      { timeout: 0.3 } => [0.3, 0.3],
+      { connect_timeout: 0.7, read_timeout: 0.4 } => [0.7, 0.4],
+      { timeout: 4, read_timeout: 0.4 } => [4.0, 0.4],
+      { read_timeout: 0.4 } => [2.0, 0.4]
+    }.each do |redis, (connect, command)|
+      middleware = nil
+      assert_silent do
+        middleware = Sessionkeeper::Rack::Session.new(ENDPOINT, redis: redis.merge(url: @url), key_prefix: @prefix)
+      end
+      store = middleware.sessionkeeper_store
+      assert_equal [connect, command], [store.connect_timeout, store.command_timeout], redis.inspect
+    end
+  end
+
+  def test_cookie_options_reach_set_cookie
+    b = browser(secure: true, domain: "example.org", httponly: false)
+    b.get "https://example.org/set?a=1"
+    line = b.last_response.headers["Set-Cookie"]
+    assert_match(/; domain=example\.org(;|\z)/, line)
+    assert_match(/; secure(;|\z)/i, line)
+    refute_match(/httponly/i, line)
   end
 
   def test_an_oversized_session_is_an_error_and_keeps_what_was_stored

@@ -82,7 +82,7 @@ module SkTest
 
     routes.append do
       %w[set get delete all flash_set flash_show token reset login expire_soon types bad
-         slow_set skip drop defer read_only name pid point point_show].each do |action|
+         slow_set slow_login skip drop defer read_only name pid point point_show].each do |action|
         get action, to: "sessions##{action}"
       end
       post "protected", to: "protected#create"
@@ -187,10 +187,19 @@ class SessionsController < ActionController::Base
     render plain: "ok"
   end
 
+  # A login that takes a while: it has loaded the session, and another
+  # request runs before it renews the id.
+  def slow_login
+    session[:loaded]
+    SkTest.latch.arrive_and_wait
+    login
+  end
+
+  # :skip and :defer render the session's id, which they send no cookie for.
   def skip
     request.session_options[:skip] = true
     session[:skipped] = "yes"
-    render plain: "ok"
+    render plain: session.id.public_id
   end
 
   def drop
@@ -201,7 +210,7 @@ class SessionsController < ActionController::Base
   def defer
     request.session_options[:defer] = true
     session[:deferred] = "yes"
-    render plain: "ok"
+    render plain: session.id.public_id
   end
 end
 

@@ -172,20 +172,43 @@ class RailsSessionTest < ActionDispatch::IntegrationTest
     assert_nil session_id
   end
 
-  def test_skip_drop_defer
+  def test_skip_writes_nothing
     get "/skip"
     assert_nil session_set_cookie, ":skip sends no cookie"
     assert_nil session_id
+    assert_match(/\A\h{32}\z/, response.body)
+    assert_nil stored(response.body), "a new session is not stored"
 
     get "/set", params: { a: "1" }
     id = session_id
-    get "/drop"
-    assert_nil stored(id), ":drop destroys the session"
+    get "/skip"
+    assert_equal id, response.body
     assert_nil session_set_cookie
+    assert_equal({ "a" => "1" }, stored(id), "nor is a change to a stored one")
+  end
 
-    reset!
+  def test_drop_destroys_the_session
+    get "/set", params: { a: "1" }
+    id = session_id
+    get "/drop"
+    assert_nil stored(id)
+    assert_nil session_set_cookie
+  end
+
+  # :defer leaves out the cookie, not the write (an API response that must
+  # not set cookies still keeps what it changed).
+  def test_defer_writes_the_session_but_sends_no_cookie
     get "/defer"
     assert_nil session_set_cookie, ":defer sends no cookie"
+    assert_equal({ "deferred" => "yes" }, stored(response.body), "a new session is stored")
+
+    reset!
+    get "/set", params: { a: "1" }
+    id = session_id
+    get "/defer"
+    assert_equal id, response.body
+    assert_nil session_set_cookie
+    assert_equal({ "a" => "1", "deferred" => "yes" }, stored(id), "and so is a change to a stored one")
   end
 
   def test_two_requests_changing_different_keys_keep_both
@@ -204,14 +227,15 @@ class RailsSessionTest < ActionDispatch::IntegrationTest
     assert_equal({ "base" => "1", "left" => "L", "right" => "R" }, stored(id))
   end
 
-  def test_logout_racing_a_slow_request_never_brings_the_session_back
-    get "/set", params: { user_id: "7" }
-    id = session_id
+  # Requests `path` with session `id` in another thread and, once it has
+  # loaded the session (it then waits at the latch), logs out in this one
+  # before letting it finish. Returns its response and the logout's session.
+  def race_with_a_logout(id, path, params = {})
     SkTest.latch = SkTest::Latch.new(2)
     slow = Thread.new do
       s = open_session
       s.cookies[COOKIE] = id
-      s.get "/slow_set", params: { k: "late", v: "write" }
+      s.get path, params: params
       s.response
     end
     sleep 0.05 until SkTest.latch.instance_variable_get(:@arrived) == 1 || !slow.alive?
@@ -219,10 +243,29 @@ class RailsSessionTest < ActionDispatch::IntegrationTest
     logout.cookies[COOKIE] = id
     logout.get "/reset"
     SkTest.latch.arrive_and_wait
-    slow_response = slow.join(10)&.value
+    [slow.join(10)&.value, logout]
+  end
+
+  def test_logout_racing_a_slow_request_never_brings_the_session_back
+    get "/set", params: { user_id: "7" }
+    id = session_id
+    slow_response, logout = race_with_a_logout(id, "/slow_set", k: "late", v: "write")
     assert_equal 200, slow_response.status
     assert_nil stored(id), "the destroyed session stays destroyed"
     refute_match(/#{COOKIE}=/, slow_response.headers["Set-Cookie"].to_s, "no cookie for a session that was not saved")
+    assert_equal({ "after_reset" => "yes" }, stored(logout.cookies[COOKIE]))
+  end
+
+  # The login's renew finds the session destroyed: moving this request's
+  # copy of it to a fresh id would log the user back in to the session they
+  # just left, so nothing is written and no cookie is sent.
+  def test_logout_racing_a_slow_login_never_brings_the_session_back_under_a_new_id
+    get "/set", params: { cart: "3 items" }
+    id = session_id
+    login_response, logout = race_with_a_logout(id, "/slow_login")
+    assert_equal 200, login_response.status
+    refute_match(/#{COOKIE}=/, login_response.headers["Set-Cookie"].to_s, "no cookie: no session under a new id")
+    assert_nil stored(id), "the destroyed session stays destroyed"
     assert_equal({ "after_reset" => "yes" }, stored(logout.cookies[COOKIE]))
   end
 
@@ -344,6 +387,47 @@ class RailsRedisDownTest < ActionDispatch::IntegrationTest
   end
 end
 
+# The cookie options Rails documents for session stores, as Set-Cookie
+# carries them (Rails writes the session cookie through its cookie jar).
+class RailsCookieOptionsTest < ActionDispatch::IntegrationTest
+  include RailsTestHelpers
+
+  def build_app(**options)
+    store_options = { url: SkTest.url, key: COOKIE, key_prefix: SkTest::KEY_PREFIX, **SkTest.engine_options, **options }
+    stack = Rack::Builder.new do
+      use ActionDispatch::Cookies
+      use ActionDispatch::Session::SessionkeeperStore, store_options
+      run Rails.application.routes
+    end.to_app
+    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+  end
+
+  def test_secure_domain_and_httponly_false
+    @app = build_app(secure: true, domain: "example.org", httponly: false)
+    https! # Rails writes no secure cookie over plain HTTP
+    host! "www.example.org"
+    get "/set", params: { a: "1" }
+    line = session_set_cookie
+    refute_nil line
+    assert_match(/; domain=example\.org(;|\z)/, line)
+    assert_match(/; secure(;|\z)/i, line)
+    refute_match(/httponly/i, line)
+    assert_equal({ "a" => "1" }, stored(line[/\A#{COOKIE}=(\h{32})/o, 1]))
+  end
+
+  # tld_length 3 gives ".app.example.com", where Rails' default would give
+  # ".example.com": the option reaches the cookie jar. (Called directly: the
+  # integration session's cookie parser, CGI::Cookie, rejects a domain with
+  # a leading dot, which :all always writes.)
+  def test_domain_all_with_tld_length
+    app = build_app(domain: :all, tld_length: 3)
+    _status, headers, _body = app.call(Rack::MockRequest.env_for("http://www.app.example.com/set?a=1"))
+    line = Array(headers["Set-Cookie"]).join("\n").split("\n").find { |l| l.start_with?("#{COOKIE}=") }
+    assert_match(/; domain=\.app\.example\.com(;|\z)/, line)
+    assert_match(/; HttpOnly/i, line, "httponly is on unless turned off")
+  end
+end
+
 # Switching from redis-session-store: its sessions (Marshal or JSON strings,
 # under the private id since 0.11.6 or the public id before) are read on the
 # first request and rewritten in Sessionkeeper's format.
@@ -441,6 +525,43 @@ class RailsMigrationTest < ActionDispatch::IntegrationTest
     cookies[COOKIE] = id
     get "/drop"
     assert_equal "0", TestRedis.cli(SkTest.url, "EXISTS", rss_key(id, private_id: false))
+  end
+
+  # An object with load/dump, as redis-session-store accepts: it reads the
+  # sessions being migrated, and (given explicitly) stores Ruby-only values.
+  module TaggedMarshal
+    TAG = "tagged:".b
+
+    def self.dump(value)
+      TAG + Marshal.dump(value)
+    end
+
+    def self.load(bytes)
+      raise ArgumentError, "not written by TaggedMarshal" unless bytes.b.start_with?(TAG)
+
+      Marshal.load(bytes.b.byteslice(TAG.bytesize..)) # rubocop:disable Security/MarshalLoad
+    end
+  end
+
+  def test_a_serializer_object_reads_the_sessions_being_migrated
+    @app = build_app(serializer: TaggedMarshal)
+    id = Sessionkeeper::Store.generate_id
+    write_rss(id, TaggedMarshal.dump({ "user_id" => 7 }), private_id: false)
+    cookies[COOKIE] = id
+    get "/get", params: { k: "user_id" }
+    assert_equal "7", response.body
+    assert_empty @errors
+    assert_equal({ "user_id" => 7 }, our_store.load(id).data)
+  end
+
+  def test_a_serializer_object_stores_ruby_only_values
+    @app = build_app(serializer: TaggedMarshal)
+    get "/point", params: { x: 5 }
+    assert_response :success
+    get "/point_show"
+    assert_equal SkTest::Point.new(5, 2).inspect, response.body
+    stored = our_store.load(session_id).data["point"]
+    assert_equal({ "__ruby_marshal__" => TaggedMarshal.dump(SkTest::Point.new(5, 2)) }, stored, "its bytes, not Marshal's")
   end
 
   def test_migration_is_off_without_redis_session_store_options

@@ -118,6 +118,14 @@ impl RbStore {
         ms(self.store.config().absolute_ttl)
     }
 
+    fn connect_timeout_ms(&self) -> Option<u64> {
+        ms(Some(self.store.config().connect_timeout))
+    }
+
+    fn command_timeout_ms(&self) -> Option<u64> {
+        ms(Some(self.store.config().command_timeout))
+    }
+
     fn codec(&self) -> &'static str {
         self.store.config().codec.name()
     }
@@ -310,6 +318,8 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     store.define_method("with_idle_ttl", method!(RbStore::with_idle_ttl, 1))?;
     store.define_method("idle_ttl_ms", method!(RbStore::idle_ttl_ms, 0))?;
     store.define_method("absolute_ttl_ms", method!(RbStore::absolute_ttl_ms, 0))?;
+    store.define_method("connect_timeout_ms", method!(RbStore::connect_timeout_ms, 0))?;
+    store.define_method("command_timeout_ms", method!(RbStore::command_timeout_ms, 0))?;
     store.define_method("codec", method!(RbStore::codec, 0))?;
     store.define_method("key_prefix", method!(RbStore::key_prefix, 0))?;
     store.define_method("target", method!(RbStore::target, 0))?;

@@ -19,6 +19,7 @@ module Sessionkeeper
   # url::                   Redis URL (also accepted as redis: { url: }); default ENV["REDIS_URL"]
   # redis::                 redis-session-store's hash: url:, host:, port:, db:, password:,
   #                         key_prefix:, expire_after:, ttl:, connect_timeout:, read_timeout:, timeout:
+  #                         (read as redis-rb does: timeout: is the default of the other two)
   # key_prefix::            prefix of every Redis key (default "session:")
   # ttl::                   the Redis expiry when it should differ from expire_after
   # expire_after::          cookie expiry and (unless ttl is given) the sliding Redis expiry;
@@ -409,12 +410,13 @@ module Sessionkeeper
         raise ArgumentError, "redis: { client: } is not supported: Sessionkeeper keeps its own connections " \
                              "(pooled, Cluster- and fork-aware); pass url: instead"
       end
+      # As redis-rb reads them: timeout: is the default of the others, and
+      # only connect_timeout: (or timeout:) bounds a connect. A reply waits
+      # for read_timeout:, else timeout:, else write_timeout:.
+      timeout, connect, read, write = %i[timeout connect_timeout read_timeout write_timeout].map { |k| redis.delete(k) }
       out = {}
-      out[:connect_timeout] = redis.delete(:connect_timeout) if redis.key?(:connect_timeout)
-      if (timeout = redis.delete(:read_timeout) || redis.delete(:write_timeout) || redis.delete(:timeout))
-        out[:command_timeout] = timeout
-        out[:connect_timeout] ||= timeout
-      end
+      out[:connect_timeout] = connect || timeout if connect || timeout
+      out[:command_timeout] = read || timeout || write if read || timeout || write
       IGNORED_REDIS_OPTIONS.each { |name| redis.delete(name) }
       # What is left (after url_from_redis took its part) is ignored, loudly.
       leftover = redis.keys - %i[url host port db path password username ssl]

@@ -274,6 +274,16 @@ module Sessionkeeper
       ms && ms / 1000.0
     end
 
+    # @return [Float] seconds allowed to open a connection
+    def connect_timeout
+      @native.connect_timeout_ms / 1000.0
+    end
+
+    # @return [Float] seconds allowed for each reply
+    def command_timeout
+      @native.command_timeout_ms / 1000.0
+    end
+
     # @return [String] "msgpack" or "json"
     def codec
       @native.codec
