@@ -12,6 +12,17 @@ ActiveSupport.test_order = :random
 module RailsTestHelpers
   COOKIE = "_sk_test_session"
 
+  # The test app's routes behind our store with these options (in place of
+  # the app's own configuration).
+  def rails_app_with(store_options)
+    stack = Rack::Builder.new do
+      use ActionDispatch::Cookies
+      use ActionDispatch::Session::SessionkeeperStore, store_options
+      run Rails.application.routes
+    end.to_app
+    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+  end
+
   def store
     # Loading slides the expiry: use the app's, and pttl to look without touching.
     @store ||= Sessionkeeper::Store.new(SkTest.url, key_prefix: SkTest::KEY_PREFIX, idle_ttl: 3600, **SkTest.engine_options)
@@ -330,12 +341,7 @@ class RailsRedisDownTest < ActionDispatch::IntegrationTest
       url: "redis://127.0.0.1:#{TestRedis.closed_port}/0", key: COOKIE, connect_timeout: 0.3, command_timeout: 0.3,
       on_redis_down: ->(e, env, sid) { @down << [e, env, sid] }
     }.merge(options)
-    stack = Rack::Builder.new do
-      use ActionDispatch::Cookies
-      use ActionDispatch::Session::SessionkeeperStore, store_options
-      run Rails.application.routes
-    end.to_app
-    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+    rails_app_with(store_options)
   end
 
   def setup
@@ -394,12 +400,7 @@ class RailsCookieOptionsTest < ActionDispatch::IntegrationTest
 
   def build_app(**options)
     store_options = { url: SkTest.url, key: COOKIE, key_prefix: SkTest::KEY_PREFIX, **SkTest.engine_options, **options }
-    stack = Rack::Builder.new do
-      use ActionDispatch::Cookies
-      use ActionDispatch::Session::SessionkeeperStore, store_options
-      run Rails.application.routes
-    end.to_app
-    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+    rails_app_with(store_options)
   end
 
   def test_secure_domain_and_httponly_false
@@ -444,12 +445,7 @@ class RailsMigrationTest < ActionDispatch::IntegrationTest
     store_options = { key: COOKIE, on_session_load_error: ->(e, sid) { @errors << [e, sid] }, **SkTest.engine_options }
     store_options[:redis] = { url: SkTest.url, key_prefix: @prefix, expire_after: 3600 } if rss_shape
     store_options.merge!(options)
-    stack = Rack::Builder.new do
-      use ActionDispatch::Cookies
-      use ActionDispatch::Session::SessionkeeperStore, store_options
-      run Rails.application.routes
-    end.to_app
-    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+    rails_app_with(store_options)
   end
 
   def app
@@ -588,12 +584,7 @@ class RailsMarshalTest < ActionDispatch::IntegrationTest
     @app ||= begin
       store_options = { url: SkTest.url, key: COOKIE, key_prefix: @prefix, serializer: :marshal,
                         on_session_load_error: ->(e, sid) { @errors << [e, sid] }, **SkTest.engine_options }
-      stack = Rack::Builder.new do
-        use ActionDispatch::Cookies
-        use ActionDispatch::Session::SessionkeeperStore, store_options
-        run Rails.application.routes
-      end.to_app
-      ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+      rails_app_with(store_options)
     end
   end
 
@@ -651,12 +642,7 @@ class RailsSharedModeTest < ActionDispatch::IntegrationTest
   def build_app(secret)
     store_options = { url: SkTest.url, key: COOKIE, key_prefix: @prefix, shared_secret: secret,
                       expire_after: 3600, **SkTest.engine_options }
-    stack = Rack::Builder.new do
-      use ActionDispatch::Cookies
-      use ActionDispatch::Session::SessionkeeperStore, store_options
-      run Rails.application.routes
-    end.to_app
-    ->(env) { stack.call(env.merge!(Rails.application.env_config)) }
+    rails_app_with(store_options)
   end
 
   def app
