@@ -472,6 +472,10 @@ class RailsMigrationTest < ActionDispatch::IntegrationTest
     get "/get", params: { k: "user_id" }
     assert_equal "7", response.body
     refute_nil our_store.load(id), "rewritten in our format, same id"
+    # The peer's key had no expiry; the migrated session has expire_after's.
+    ttl = Integer(TestRedis.cli(SkTest.url, "PTTL", rss_key(id)))
+    assert_operator ttl, :>, 3_500_000
+    assert_operator ttl, :<=, 3_600_000
     get "/set", params: { more: "x" }
     assert_equal id, cookies[COOKIE], "nobody is logged out: the cookie keeps working"
     assert_equal({ "user_id" => 7, "flash" => { "discard" => [], "flashes" => { "notice" => "hi" } }, "more" => "x" },
