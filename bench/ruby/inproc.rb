@@ -254,7 +254,7 @@ module SkBench
 end
 
 if $PROGRAM_NAME == __FILE__
-  url = ENV.fetch("SK_REDIS_URL") { abort "SK_REDIS_URL is not set (run through scripts/bench-ruby.sh)" }
+  url = SkBench.redis_url
   result = SkBench::InProc.new(url).run
   if (out = ENV["BENCH_JSON"])
     File.write(out, JSON.pretty_generate(result))

@@ -122,7 +122,7 @@ module SkBench
 end
 
 if $PROGRAM_NAME == __FILE__
-  url = ENV.fetch("SK_REDIS_URL") { abort "SK_REDIS_URL is not set (run through scripts/bench-ruby.sh)" }
+  url = SkBench.redis_url
   if (name = ARGV.first)
     puts JSON.generate(SkBench::Memory.measure(name, url))
   else

@@ -187,7 +187,7 @@ module SkBench
 end
 
 if $PROGRAM_NAME == __FILE__
-  url = ENV.fetch("SK_REDIS_URL") { abort "SK_REDIS_URL is not set (run through scripts/bench-ruby.sh)" }
+  url = SkBench.redis_url
   result = SkBench::PumaBench.new(url).run
   File.write(ENV["BENCH_JSON"], JSON.pretty_generate(result)) if ENV["BENCH_JSON"]
   puts SkBench::PumaReport.render(result)

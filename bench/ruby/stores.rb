@@ -132,6 +132,11 @@ module SkBench
     end.to_app
   end
 
+  # The Redis every benchmark script runs against (scripts/bench-ruby.sh sets it).
+  def redis_url
+    ENV.fetch("SK_REDIS_URL") { abort "SK_REDIS_URL is not set (run through scripts/bench-ruby.sh)" }
+  end
+
   def loadavg
     File.read("/proc/loadavg").split.first(3).join(" ")
   rescue SystemCallError
