@@ -87,7 +87,9 @@ describe('Redis down', () => {
     try {
       const { out: err, ms } = await timed(() => store.load(sk.generateId()).then(() => null, (e) => e))
       assert.ok(err, 'the load failed')
+      assert.ok(sk.isSessionkeeperError(err), err)
       assert.equal(err.code, 'SESSIONKEEPER_TIMEOUT')
+      assert.equal(err.kind, 'timeout')
       assert.equal(err.temporary, true)
       assert.ok(ms < 1800, `failed after ${ms} ms`)
     } finally {
