@@ -210,6 +210,29 @@ class RackSessionTest < Minitest::Test
     assert_equal 1, @down.size
     assert_kind_of Sessionkeeper::ConnectionError, @down.first[0]
   end
+
+  def test_redis_down_fails_closed_when_asked
+    b = browser(url: "redis://127.0.0.1:#{TestRedis.closed_port}/0", connect_timeout: 0.3, fail_open: false)
+    b.set_cookie("#{COOKIE}=#{Sessionkeeper::Store.generate_id}")
+    assert_raises(Sessionkeeper::ConnectionError) { b.get "/get?k=a" }
+  end
+
+  # A record of ours that cannot be read (a truncated map): the hook hears
+  # of it once, the record is removed, the request gets a fresh session.
+  def test_a_corrupt_session_calls_the_load_error_hook_and_starts_fresh
+    errors = []
+    b = browser(on_session_load_error: ->(e, sid) { errors << [e, sid] })
+    b.get "/set?a=1"
+    id = b.cookie_jar[COOKIE]
+    key = TestRedis.storage_key(@prefix, id)
+    TestRedis.cli(@url, "SET", key, "SKv1\x82\xA4a:ok".b)
+    b.get "/get?k=a"
+    assert_equal "nil", b.last_response.body
+    assert_equal 1, errors.size
+    assert_kind_of Sessionkeeper::CodecError, errors.first[0]
+    assert_equal id, errors.first[1]
+    assert_equal "0", TestRedis.cli(@url, "EXISTS", key).strip
+  end
 end
 
 # Shared mode through the plain Rack middleware (Sinatra, Roda).
