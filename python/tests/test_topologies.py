@@ -119,3 +119,51 @@ def test_plain_redis_to_a_tls_port_fails_within_the_timeout():
 def test_missing_ca_file_is_a_config_error():
     with pytest.raises(sk.ConfigError):
         sk.Store(topology_url("tls"), tls_ca_file="/nonexistent/ca.crt")
+
+
+# Last in the file (and this file last in the run): it moves the Sentinel
+# master to the other node, then brings the killed one back as a replica.
+def test_flask_through_a_sentinel_failover():
+    """What a user sees while Sentinel replaces a dead master: requests
+    answer normally (fail-open: HTTP 200, no session) and, once the replica
+    is promoted, the user is logged in again with what they had."""
+    import signal
+    import subprocess
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    import redis
+
+    from test_flask import make_app
+
+    url = topology_url("sentinel")
+    first = urlsplit(url.replace("redis+sentinel://", "redis://").split(",")[0])
+    sentinel = redis.Redis(first.hostname, first.port)
+    _, port = sentinel.sentinel_get_master_addr_by_name("skmaster")
+    port = int(port)
+    app = make_app(url, SESSIONKEEPER_OPTIONS={"connect_timeout": "500ms", "command_timeout": "500ms"})
+    client = app.test_client()
+    client.get("/set/user/alice")
+    # Replication is asynchronous: the session must be on the replica first.
+    assert redis.Redis("127.0.0.1", port).wait(1, 5000) >= 1
+    pidfile = Path(os.environ["SK_REDIS_DIR"]) / "sentinel" / f"{port}.pid"
+    os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+    try:
+        deadline = time.monotonic() + 40
+        answers = []
+        while True:
+            r = client.get("/get/user")
+            assert r.status_code == 200, "a failover is never an error for the user (fail-open)"
+            answers.append(r.json)
+            if r.json == "alice":
+                break
+            assert time.monotonic() < deadline, f"not logged in again after 40 s: {answers[-5:]}"
+            time.sleep(0.2)
+        assert answers[0] is None, "the first request after the kill met the outage"
+        assert int(sentinel.sentinel_get_master_addr_by_name("skmaster")[1]) != port, "no failover happened"
+        # Writes reach the promoted master.
+        assert client.get("/set/user/bob").status_code == 200
+        assert client.get("/get/user").json == "bob"
+    finally:
+        script = Path(__file__).resolve().parents[2] / "tests" / "topology" / "redis.sh"
+        subprocess.run(["bash", str(script), "restart-node", str(port)], check=True, timeout=120)
