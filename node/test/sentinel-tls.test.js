@@ -93,3 +93,44 @@ describe('TLS failures are clear errors', { skip: process.env.SK_TLS_URL ? false
     })
   })
 })
+
+// Last in the file: it moves the Sentinel master to the other node, then
+// brings the killed one back as a replica.
+describe('express-session through a Sentinel failover', { skip: process.env.SK_SENTINEL_URL ? false : 'no Sentinel topology' }, () => {
+  it('requests answer normally (fail-open) until the replica is promoted, then the user is logged in again', async () => {
+    const { execFileSync } = require('node:child_process')
+    const fs = require('node:fs')
+    const path = require('node:path')
+    const sentinel = { port: Number(/^redis\+sentinel:\/\/[^:]+:(\d+)/.exec(process.env.SK_SENTINEL_URL)[1]) }
+    const masterPort = async () => Number((await h.redisCli(sentinel, ['SENTINEL', 'get-master-addr-by-name', 'skmaster'])).split('\n')[1])
+    const port = await masterPort()
+    const store = h.newStore({ url: process.env.SK_SENTINEL_URL }, 'failover', { failOpen: true, connect_timeout: '500ms', command_timeout: '500ms' })
+    const app = await h.startExpress(store)
+    try {
+      const c = new h.Client(app.url)
+      await c.get('/login?user=tess')
+      // Replication is asynchronous: the session must be on the replica first.
+      assert.ok(Number(await h.redisCli({ port }, ['WAIT', '1', '5000'])) >= 1)
+      const pid = Number(fs.readFileSync(path.join(process.env.SK_REDIS_DIR, 'sentinel', `${port}.pid`), 'utf8'))
+      process.kill(pid, 'SIGKILL')
+      const users = []
+      const deadline = Date.now() + 40000
+      for (;;) {
+        const res = await c.get('/whoami')
+        assert.equal(res.status, 200, 'a failover is never an error for the user (fail-open)')
+        users.push(res.body.user)
+        if (res.body.user === 'tess') break
+        assert.ok(Date.now() < deadline, `not logged in again after 40 s: ${users.slice(-5)}`)
+        await h.sleep(200)
+      }
+      assert.equal(users[0], null, 'the first request after the kill met the outage')
+      assert.notEqual(await masterPort(), port, 'no failover happened')
+      // Writes reach the promoted master.
+      assert.equal((await c.get('/inc')).status, 200)
+      assert.equal((await c.get('/whoami')).body.n, 1)
+    } finally {
+      await app.close()
+      execFileSync('bash', [path.join(__dirname, '..', '..', 'tests', 'topology', 'redis.sh'), 'restart-node', String(port)], { stdio: 'ignore', timeout: 120000 })
+    }
+  })
+})
