@@ -102,6 +102,11 @@ BAD_VALUES = [
 ]
 
 
+def dropped_corrupt(caplog) -> int:
+    """How many undecodable sessions the adapters logged as dropped."""
+    return sum("could not be decoded" in rec.getMessage() for rec in caplog.records)
+
+
 def storage_key(sid: str, prefix: str = "session:") -> str:
     """The engine's key for a session id (docs/data-layout.md)."""
     return prefix + "2::" + hashlib.sha256(sid.encode()).hexdigest()

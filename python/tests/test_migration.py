@@ -448,11 +448,13 @@ def test_a_migration_raced_by_another_request_takes_its_result(url, raw):
 
     log = logging.getLogger("sessionkeeper.test")
     sources = [("plain", "session:")]
-    for make, run in [(lambda: RacedStore(sk.Store(url)), lambda f: f), (lambda: AsyncRacedStore(sk.AsyncStore(url)), asyncio.run)]:
+    cases = [
+        (RacedStore(sk.Store(url)), _migrate.migrate, lambda result: result),
+        (AsyncRacedStore(sk.AsyncStore(url)), _migrate.amigrate, asyncio.run),
+    ]
+    for store, migrate, run in cases:
         sid = flask_sid()
         raw.set("session:" + sid, FLASK_SESSION_MSGPACK, ex=100)
-        store = make()
-        migrate = _migrate.migrate if isinstance(store._store, sk.Store) else _migrate.amigrate
         data, baseline = run(migrate(store, sid, sources, False, log))
         assert data == RacedStore.OTHER, "the session the other request stored, never overwritten"
         assert baseline is not None
